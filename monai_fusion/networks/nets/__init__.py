@@ -1,0 +1,4 @@
+# Copyright (c) monai-fusion contributors
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+
+from __future__ import annotations

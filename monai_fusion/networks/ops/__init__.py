@@ -1,0 +1,8 @@
+# Copyright (c) monai-fusion contributors
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+"""Numerical kernels with a reference path and optional fast paths. The only place that touches CUDA extensions."""
+
+from __future__ import annotations
+
+from .haar_dwt import HaarDWT2d, HaarIDWT2d, haar_dwt2d, haar_filters, haar_idwt2d
+from .selective_scan import SCAN_BACKENDS, selective_scan, selective_scan_flops, selective_scan_reference
