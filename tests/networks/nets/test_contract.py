@@ -1,0 +1,107 @@
+# Copyright (c) monai-fusion contributors
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+"""The contract every network variant keeps (the timm registry-test pattern): a variant listed in
+``NETWORK_VARIANTS`` is tested here with a tiny configuration as soon as it is listed."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+
+from monai_fusion.networks.nets import NETWORK_VARIANTS
+from tests.utils import assert_all_parameters_have_grad
+
+# tiny configurations that keep each variant's structure (its depths, blocks and heads) but shrink widths and input
+_HIFUSE_TINY = {"channels": (8, 16, 32, 64), "num_heads": (1, 2, 2, 4), "hff_reduction": 4}
+_MEDMAMBA_TINY = {"channels": (8, 16, 32, 64)}
+TINY_CONFIGS: dict[str, tuple[dict, tuple[int, ...]]] = {
+    "cdfinet": ({"channels": (16, 32, 48, 64), "depths": (1, 1, 1, 1)}, (2, 3, 64, 64)),
+    "medmamba_tiny": (_MEDMAMBA_TINY, (2, 3, 64, 64)),
+    "medmamba_small": (_MEDMAMBA_TINY, (2, 3, 64, 64)),
+    "medmamba_base": (_MEDMAMBA_TINY, (2, 3, 64, 64)),
+    "hifuse_tiny": (_HIFUSE_TINY, (2, 3, 64, 64)),
+    "hifuse_small": (_HIFUSE_TINY, (2, 3, 64, 64)),
+    "hifuse_base": (_HIFUSE_TINY, (2, 3, 64, 64)),
+    # the timm backbones keep their real size; only the input is small
+    "mfsf2net": ({}, (2, 3, 64, 64)),
+    "mfsf2net_seg": ({}, (2, 3, 64, 64)),
+}
+OUT_CHANNELS = 3
+
+
+def test_every_variant_has_a_tiny_config():
+    assert set(TINY_CONFIGS) == set(NETWORK_VARIANTS)
+
+
+def _build(name: str) -> tuple[torch.nn.Module, torch.Tensor]:
+    kwargs, shape = TINY_CONFIGS[name]
+    torch.manual_seed(0)
+    net = NETWORK_VARIANTS[name](spatial_dims=2, in_channels=shape[1], out_channels=OUT_CHANNELS, **kwargs)
+    return net, torch.randn(shape)
+
+
+def _is_segmentation(name: str) -> bool:
+    return name.endswith("_seg")
+
+
+def _expected_shape(name: str, x: torch.Tensor) -> tuple[int, ...]:
+    if _is_segmentation(name):
+        return (x.shape[0], OUT_CHANNELS, *x.shape[2:])
+    return (x.shape[0], OUT_CHANNELS)
+
+
+@pytest.mark.parametrize("name", sorted(TINY_CONFIGS))
+def test_forward_backward_every_parameter(name):
+    net, x = _build(name)
+    net.train()
+    out = net(x)
+    outputs = out if isinstance(out, (list, tuple)) else [out]
+    for o in outputs:
+        assert torch.isfinite(o).all(), f"{name}: non-finite output"
+    if not _is_segmentation(name):
+        assert outputs[0].shape == _expected_shape(name, x)
+    # a loss that touches every output (deep supervision included)
+    loss = sum((o.float() ** 2).mean() for o in outputs)
+    loss.backward()
+    assert_all_parameters_have_grad(net)
+
+
+@pytest.mark.parametrize("name", sorted(TINY_CONFIGS))
+def test_eval_is_deterministic_and_traces(name):
+    net, x = _build(name)
+    net.eval()
+    with torch.no_grad():
+        y1 = net(x)
+        y2 = net(x)
+        assert y1.shape == _expected_shape(name, x)
+        assert torch.isfinite(y1).all()
+        torch.testing.assert_close(y1, y2, rtol=0, atol=0)
+        traced = torch.jit.trace(net, x, check_trace=False)
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer)
+        buffer.seek(0)
+        loaded = torch.jit.load(buffer)
+        torch.testing.assert_close(loaded(x), y1, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(TINY_CONFIGS))
+def test_feature_info_matches_forward_features(name):
+    net, x = _build(name)
+    net.eval()
+    with torch.no_grad():
+        feats = net.forward_features(x)
+    assert len(feats) == len(net.feature_info) == 4
+    names = dict(net.named_modules())
+    for f, info in zip(feats, net.feature_info):
+        assert f.shape[1] == info["num_channels"]
+        assert x.shape[2] // f.shape[2] == info["reduction"] and x.shape[3] // f.shape[3] == info["reduction"]
+        assert info["module"] in names, f"{name}: feature_info module {info['module']!r} does not exist"
+
+
+@pytest.mark.parametrize("name", sorted(TINY_CONFIGS))
+def test_three_dimensional_input_is_rejected(name):
+    kwargs, shape = TINY_CONFIGS[name]
+    with pytest.raises(ValueError, match="spatial_dims"):
+        NETWORK_VARIANTS[name](spatial_dims=3, in_channels=shape[1], out_channels=OUT_CHANNELS, **kwargs)
