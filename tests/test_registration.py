@@ -15,7 +15,7 @@ import monai_fusion
 from monai_fusion.networks import nets
 from monai_fusion.networks.nets import NETWORK_VARIANTS
 
-TINY = {"channels": (8, 16, 24, 32), "depths": (1, 1, 1, 1)}
+TINY = {"channels": (16, 32, 64, 128), "depths": (1, 1, 1, 1)}
 
 
 def _config(target: str) -> dict:

@@ -85,11 +85,19 @@ class MFSF2NetSeg(nn.Module):
         #: timm-style description of the fused maps F1..F4 fed to the decoder.
         self.feature_info = [dict(info, module=f"encoder.{info['module']}") for info in self.encoder.feature_info]
 
-    def forward(self, x: torch.Tensor, rcm: torch.Tensor | None = None) -> torch.Tensor | list[torch.Tensor]:
+    def forward_features(self, x: torch.Tensor, rcm: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """The fused maps F1..F4, (B, fuse_channels, H/s, W/s) for s = 4, 8, 16, 32."""
         if not torch.jit.is_tracing() and (x.shape[-2] % 32 or x.shape[-1] % 32):
             raise ValueError(f"MFSF2NetSeg: input H and W must be divisible by 32, got shape {list(x.shape)}.")
+        return self.encoder(x, rcm)[2]
+
+    def forward_head(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The decoder's side outputs from F1..F4, finest first (strides 2, 4, 8, 16, 32), not resized."""
+        return self.decoder(features)
+
+    def forward(self, x: torch.Tensor, rcm: torch.Tensor | None = None) -> torch.Tensor | list[torch.Tensor]:
         size = x.shape[-2:]
-        outputs = self.decoder(self.encoder(x, rcm)[2])
+        outputs = self.forward_head(self.forward_features(x, rcm))
         if not self.training:
             return F.interpolate(outputs[0], size=size, mode="bilinear", align_corners=False)
         return [F.interpolate(o, size=size, mode="bilinear", align_corners=False) for o in outputs]
