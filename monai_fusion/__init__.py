@@ -2,9 +2,10 @@
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
 """monai-fusion: MONAI components and bundles for frequency-domain and multi-scale fusion networks.
 
-Importing the package imports its network, transform and data modules, so that MONAI's component locator (which scans the imported
-modules whose names start with ``monai``) resolves short ``_target_`` names such as ``"CDFINet"`` or ``"HUWindowd"`` in bundle configs.
-Nothing else happens at import: no device is touched and no optional dependency (mamba-ssm) is imported.
+Importing the package imports its network, transform and data modules, so that MONAI's component locator (which
+scans the imported modules whose names start with ``monai``) resolves short ``_target_`` names such as ``"CDFINet"``
+or ``"HUWindowd"`` in bundle configs. Nothing else happens at import: no device is touched and no optional dependency
+(mamba-ssm) is imported.
 """
 
 from __future__ import annotations

@@ -5,4 +5,12 @@
 from __future__ import annotations
 
 from .haar_dwt import HaarDWT2d, HaarIDWT2d, haar_dwt2d, haar_filters, haar_idwt2d
-from .selective_scan import SCAN_BACKENDS, selective_scan, selective_scan_flops, selective_scan_reference
+from .selective_scan import (
+    SCAN_BACKENDS,
+    default_chunk_size,
+    is_cuda_scan_available,
+    selective_scan,
+    selective_scan_flops,
+    selective_scan_reference,
+    selective_scan_torch,
+)
