@@ -33,6 +33,7 @@ from monai_fusion.networks.blocks.dual_downsample import DualDownsample
 from monai_fusion.networks.blocks.fsda import FSDA
 from monai_fusion.networks.blocks.lgfs import LGFSBlock
 from monai_fusion.networks.blocks.mvba import MVBABlock
+from monai_fusion.networks.utils import check_network_args, check_stage_args
 
 __all__ = ["CDFINet"]
 
@@ -106,22 +107,8 @@ class CDFINet(nn.Module):
         scan_backend: str = "auto",
     ) -> None:
         super().__init__()
-        if spatial_dims != 2:
-            raise ValueError(f"CDFINet only supports 2-D inputs: spatial_dims must be 2, got {spatial_dims}.")
-        if in_channels < 1:
-            raise ValueError(f"in_channels must be a positive integer, got {in_channels}.")
-        if out_channels < 1:
-            raise ValueError(f"out_channels must be a positive integer, got {out_channels}.")
-        channels, depths = tuple(channels), tuple(depths)
-        if len(channels) != 4 or len(depths) != 4:
-            raise ValueError(
-                f"CDFINet has four stages: channels and depths must both have 4 entries, got {len(channels)} and "
-                f"{len(depths)}."
-            )
-        if any(c < 1 for c in channels):
-            raise ValueError(f"every entry of channels must be a positive integer, got {channels}.")
-        if any(d < 1 for d in depths):
-            raise ValueError(f"every entry of depths must be a positive integer, got {depths}.")
+        check_network_args("CDFINet", spatial_dims, in_channels, out_channels)
+        channels, depths = check_stage_args("CDFINet", channels, depths, num_stages=4)
         if stem_channels < 1:
             raise ValueError(f"stem_channels must be a positive integer, got {stem_channels}.")
 

@@ -33,6 +33,7 @@ from torch import nn
 from monai_fusion.networks.blocks.hff import HFFBlock
 from monai_fusion.networks.blocks.hifuse_branches import HiFuseGlobalBlock, HiFuseLocalBlock
 from monai_fusion.networks.layers.layer_norm_nd import LayerNorm2d
+from monai_fusion.networks.utils import check_network_args, check_stage_args
 
 __all__ = ["HiFuse", "hifuse_tiny", "hifuse_small", "hifuse_base"]
 
@@ -103,26 +104,14 @@ class HiFuse(nn.Module):
         drop_path_rate: float = 0.0,
     ) -> None:
         super().__init__()
-        if spatial_dims != 2:
-            raise ValueError(f"HiFuse is 2-D only: spatial_dims must be 2, got {spatial_dims}.")
-        if in_channels < 1:
-            raise ValueError(f"in_channels must be a positive integer, got {in_channels}.")
-        if out_channels < 1:
-            raise ValueError(f"out_channels must be a positive integer, got {out_channels}.")
-        channels, depths, num_heads = tuple(channels), tuple(depths), tuple(num_heads)
-        if len(channels) < 1 or not len(channels) == len(depths) == len(num_heads):
+        check_network_args("HiFuse", spatial_dims, in_channels, out_channels)
+        channels, depths = check_stage_args("HiFuse", channels, depths, doubling=True)
+        num_heads = tuple(num_heads)
+        if len(num_heads) != len(channels):
             raise ValueError(
-                "channels, depths and num_heads must be non-empty and of equal length, got "
-                f"{len(channels)}, {len(depths)} and {len(num_heads)}."
+                f"HiFuse: channels, depths and num_heads must be of equal length, got {len(channels)}, {len(depths)} "
+                f"and {len(num_heads)}."
             )
-        if any(c < 2 or c % 2 for c in channels):
-            raise ValueError(f"every entry of channels must be a positive even integer, got {channels}.")
-        if any(b != 2 * a for a, b in zip(channels[:-1], channels[1:])):
-            raise ValueError(
-                f"each entry of channels must be twice the previous one (patch merging doubles C), got {channels}."
-            )
-        if any(d < 1 for d in depths):
-            raise ValueError(f"every entry of depths must be a positive integer, got {depths}.")
         if any(h < 1 or c % h for c, h in zip(channels, num_heads)):
             raise ValueError(f"every entry of num_heads must divide the matching channels, got {num_heads}.")
         if window_size < 1:

@@ -30,6 +30,7 @@ from torch import nn
 
 from monai_fusion.networks.blocks.ss_conv_ssm import SSConvSSMBlock
 from monai_fusion.networks.ops.selective_scan import SCAN_BACKENDS
+from monai_fusion.networks.utils import check_network_args, check_stage_args
 
 __all__ = ["MedMamba", "medmamba_tiny", "medmamba_small", "medmamba_base"]
 
@@ -80,25 +81,8 @@ class MedMamba(nn.Module):
         scan_backend: str = "auto",
     ) -> None:
         super().__init__()
-        if spatial_dims != 2:
-            raise ValueError(f"MedMamba is 2-D only: spatial_dims must be 2, got {spatial_dims}.")
-        if in_channels < 1:
-            raise ValueError(f"in_channels must be a positive integer, got {in_channels}.")
-        if out_channels < 1:
-            raise ValueError(f"out_channels must be a positive integer, got {out_channels}.")
-        channels, depths = tuple(channels), tuple(depths)
-        if len(channels) < 1 or len(channels) != len(depths):
-            raise ValueError(
-                f"channels and depths must be non-empty and of equal length, got {len(channels)} and {len(depths)}."
-            )
-        if any(c < 2 or c % 2 for c in channels):
-            raise ValueError(f"every entry of channels must be a positive even integer, got {channels}.")
-        if any(b != 2 * a for a, b in zip(channels[:-1], channels[1:])):
-            raise ValueError(
-                f"each entry of channels must be twice the previous one (patch merging doubles C), got {channels}."
-            )
-        if any(d < 1 for d in depths):
-            raise ValueError(f"every entry of depths must be a positive integer, got {depths}.")
+        check_network_args("MedMamba", spatial_dims, in_channels, out_channels)
+        channels, depths = check_stage_args("MedMamba", channels, depths, doubling=True)
         if patch_size < 1:
             raise ValueError(f"patch_size must be a positive integer, got {patch_size}.")
         if not 0.0 <= drop_path_rate < 1.0:

@@ -628,6 +628,11 @@ def selective_scan(
     """
     if torch.jit.is_scripting():
         return _selective_scan_blocked(u, delta, A, B, C, D, delta_bias, delta_softplus)
+    # tensor subclasses (MONAI's MetaTensor) would pay their __torch_function__ overhead on every scan step, and
+    # some of their methods (new_empty) take other arguments; scan plain tensors, still attached to autograd
+    u, delta, A, B, C = (t.as_subclass(torch.Tensor) for t in (u, delta, A, B, C))
+    D = None if D is None else D.as_subclass(torch.Tensor)
+    delta_bias = None if delta_bias is None else delta_bias.as_subclass(torch.Tensor)
     return _selective_scan_eager(u, delta, A, B, C, D, delta_bias, delta_softplus, backend)
 
 

@@ -312,3 +312,20 @@ def test_selective_scan_flops_hand_count():
     assert selective_scan_flops(2, 3, 4, 5, with_D=False) == 1080
     # MedMamba-T stage 1: batch 1, 56x56 tokens, K*D = 4*96, N = 16
     assert selective_scan_flops(1, 3136, 384, 16) == 173_408_256 + 1_204_224
+
+
+def test_metatensor_inputs_scan_and_backpropagate():
+    """MONAI engines hand networks MetaTensors; the fast backend must accept them and keep the autograd graph."""
+    from monai.data import MetaTensor
+
+    torch.manual_seed(0)
+    b, k, d, n, length = 2, 4, 3, 5, 19
+    u = MetaTensor(torch.randn(b, k * d, length), meta={"filename_or_obj": "x.png"}).requires_grad_()
+    delta = torch.randn(b, k * d, length)
+    A = -torch.rand(k * d, n) - 0.1
+    B, C = torch.randn(b, k, n, length), torch.randn(b, k, n, length)
+    y = selective_scan(u, delta, A, B, C, backend="torch")
+    y_ref = selective_scan(u.as_tensor(), delta, A, B, C, backend="reference")
+    torch.testing.assert_close(y.as_subclass(torch.Tensor), y_ref, rtol=1e-5, atol=1e-5)
+    y.sum().backward()
+    assert u.grad is not None and torch.isfinite(u.grad).all()
