@@ -1,0 +1,45 @@
+# Copyright (c) monai-fusion contributors
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#     http://www.apache.org/licenses/LICENSE-2.0
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""A MONAI ``CheckpointSaver`` whose files are written atomically (issue 8, crash safety).
+
+Part of the bundle workflows' reliability guarantees (docs/reliability.md); written for this project, no code copied.
+MONAI 1.6's ``CheckpointSaver`` builds its ignite ``DiskSaver`` with ``atomic=False``, so a run killed while
+``torch.save`` is writing leaves a truncated file under the final name (for ``model.pt``, overwriting the previous
+best model). With ``atomic=True`` ignite writes to a temporary file in the same folder and moves it over the final
+name with ``os.replace``, and (ignite >= 0.5) adds group/others read permission, which was MONAI's reason for
+turning atomic writes off.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monai.handlers import CheckpointSaver
+
+__all__ = ["AtomicCheckpointSaver"]
+
+
+class AtomicCheckpointSaver(CheckpointSaver):
+    """``monai.handlers.CheckpointSaver`` with atomic writes (temporary file, then rename).
+
+    Takes exactly the arguments of ``monai.handlers.CheckpointSaver``; every checkpoint it writes (final, key metric,
+    interval) is either the complete new file or, if the process dies while writing, the previous file untouched.
+
+    Args:
+        args: positional arguments of ``monai.handlers.CheckpointSaver``.
+        kwargs: keyword arguments of ``monai.handlers.CheckpointSaver``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for checkpoint in (self._final_checkpoint, self._key_metric_checkpoint, self._interval_checkpoint):
+            if checkpoint is not None:
+                checkpoint.save_handler._atomic = True
