@@ -11,11 +11,13 @@
 """Check a datalist before any training, and report every problem at once.
 
 :func:`validate_datalist` checks that every file exists, decodes (PIL for 2-D images, NiBabel for NIfTI, pydicom for
-DICOM files and series folders) and has an allowed number of channels; that every classification label is a known
-class; that every mask has its image's size; that no case id, group (lesion / patient) or image path appears in two
-splits, nor a group in two cross-validation folds. It collects all problems and raises one
-:class:`DatalistValidationError` whose message lists each with the file, the reason and a fix; the problems are also
-attached as ``error.problems``. Written for this project (no code copied); a ``tqdm`` progress bar shows for long runs.
+DICOM files and series folders) and has an allowed number of channels; that no file is empty, holds something other
+than an image under an image extension, is a DICOM object without pixel data, has more than 4 axes or holds NaN /
+infinite values; that every classification label is a known class; that every mask has its image's size; that no
+case id, group (lesion / patient) or image path appears in two splits, nor a group in two cross-validation folds. It
+collects all problems and raises one :class:`DatalistValidationError` whose message lists each with the file, the
+reason and a fix; the problems are also attached as ``error.problems``. Written for this project (no code copied);
+a ``tqdm`` progress bar shows for long runs.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from tqdm import tqdm
 
 from monai_fusion.data.datalist import DATALIST_SECTIONS
 
-__all__ = ["DatalistProblem", "DatalistValidationError", "inspect_image_file", "validate_datalist"]
+__all__ = ["DatalistProblem", "DatalistValidationError", "ImageFileError", "inspect_image_file", "validate_datalist"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +72,36 @@ class DatalistProblem:
         return f"{where}{self.path}: {self.reason.rstrip('.')}. Fix: {self.fix}"
 
 
+class ImageFileError(ValueError):
+    """A file that exists but is not a usable image; carries the fix to report with it.
+
+    Args:
+        reason: what is wrong with the file.
+        fix: how to fix it.
+    """
+
+    def __init__(self, reason: str, fix: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.fix = fix
+
+
+_NONFINITE_FIX = (
+    "replace them (e.g. numpy.nan_to_num, or the scanner software's export) and save the file again, or remove it "
+    "from the datalist; one such value makes the loss NaN and stops training"
+)
+
+
+def _check_finite(data: np.ndarray) -> None:
+    """Raise :class:`ImageFileError` when a floating-point array holds NaN or infinite values."""
+    if not np.issubdtype(data.dtype, np.floating) and not np.issubdtype(data.dtype, np.complexfloating):
+        return
+    n_nan = int(np.isnan(data).sum())
+    n_inf = int(np.isinf(data).sum())
+    if n_nan or n_inf:
+        raise ImageFileError(f"holds {n_nan} NaN and {n_inf} infinite value(s)", _NONFINITE_FIX)
+
+
 class DatalistValidationError(ValueError):
     """Raised with every problem found in a datalist (or in a dataset folder while building one).
 
@@ -91,11 +123,20 @@ def _dicom_info(files: Sequence[Path]) -> tuple[tuple[int, ...], int]:
     rows = cols = samples = 0
     for f in files:
         ds = pydicom.dcmread(str(f))
+        if not any(tag in ds for tag in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+            raise ImageFileError(
+                f"DICOM file {f.name} has no pixel data (no PixelData element): it is not an image, e.g. a structured "
+                "report, a presentation state or a header-only export",
+                f"remove {f} from the {'series folder' if len(files) > 1 else 'datalist'}, or export the image again "
+                "with its pixel data",
+            )
         try:
             ds.pixel_array  # noqa: B018 - decoding is the check
         except (RuntimeError, NotImplementedError) as err:
             syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "unknown")
             raise RuntimeError(f"no decoder for transfer syntax {syntax} ({err}); {_DICOM_PLUGIN_HINT}") from err
+        if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
+            _check_finite(np.asarray(ds.pixel_array))
         rows, cols, samples = int(ds.Rows), int(ds.Columns), int(ds.get("SamplesPerPixel", 1))
     size = (cols, rows) if len(files) == 1 else (cols, rows, len(files))
     return size, samples
@@ -104,10 +145,12 @@ def _dicom_info(files: Sequence[Path]) -> tuple[tuple[int, ...], int]:
 def inspect_image_file(path: str | os.PathLike) -> tuple[tuple[int, ...], int]:
     """Fully decode one image file and return its spatial size and number of channels.
 
-    2-D formats go through PIL (size as (width, height); a palette image has 1 channel); NIfTI through NiBabel
-    (size as the first three axes, channels from a 4th axis); DICOM files (by suffix, or any file PIL cannot
-    identify that has the DICOM preamble), and folders of DICOM files (a series), through pydicom (size
-    (columns, rows[, slices])).
+    2-D formats go through PIL (size as (width, height)); channels are counted as the bundles' loader
+    (``LoadMedicalImage``) sees them, so a palette image has 1 channel when its palette is gray and 3 (4 with
+    transparency) when it is coloured. NIfTI goes through NiBabel (size as the first three axes, channels from a 4th
+    axis; 5 or more axes are refused); DICOM files (by suffix, or any file PIL cannot identify that has the DICOM
+    preamble), and folders of DICOM files (a series), through pydicom (size (columns, rows[, slices])). Floating-point
+    data (NIfTI, TIFF mode ``"F"``, DICOM float pixel data) must be finite.
 
     Args:
         path: image file or DICOM series folder.
@@ -117,12 +160,20 @@ def inspect_image_file(path: str | os.PathLike) -> tuple[tuple[int, ...], int]:
 
     Raises:
         FileNotFoundError: the path does not exist.
+        ImageFileError: an empty file, a file no image format recognises, a DICOM file without pixel data, data
+            with more than 4 axes, NaN or infinite values (the error carries the fix).
         Exception: whatever the decoder raises for a corrupt file (``OSError`` for a truncated JPEG); a
             ``RuntimeError`` naming the plugin to install when a compressed DICOM cannot be decoded.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(str(path))
+    if path.is_file() and path.stat().st_size == 0:
+        raise ImageFileError(
+            "empty file (0 bytes)",
+            "a download or copy was interrupted: restore the file (re-download the dataset), or remove it from the "
+            "datalist",
+        )
     name = path.name.lower()
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
@@ -134,21 +185,39 @@ def inspect_image_file(path: str | os.PathLike) -> tuple[tuple[int, ...], int]:
 
         img = nibabel.load(str(path))
         data = np.asanyarray(img.dataobj)
+        if data.ndim > 4:
+            raise ImageFileError(
+                f"NIfTI data of shape {tuple(data.shape)} has {data.ndim} axes; a 2-D or 3-D image, with an optional "
+                "4th axis of channels, is expected",
+                "save each volume as its own file (nibabel: image.slicer[..., k]), or pick the volume before training",
+            )
+        _check_finite(data)
         channels = int(data.shape[3]) if data.ndim >= 4 else 1
         return tuple(int(s) for s in data.shape[:3]), channels
     if name.endswith(_DICOM_SUFFIXES):
         return _dicom_info([path])
     from PIL import Image, UnidentifiedImageError
 
+    from monai_fusion.transforms.io import standardize_pil_mode
+
     try:
         with Image.open(path) as im:
             im.load()
-            return tuple(int(s) for s in im.size), len(im.getbands())
-    except UnidentifiedImageError:
+            decoded = standardize_pil_mode(im)  # palette -> L / RGB (/ LA / RGBA), as LoadMedicalImage reads it
+            if decoded.mode == "F":
+                _check_finite(np.asarray(decoded))
+            return tuple(int(s) for s in im.size), len(decoded.getbands())
+    except UnidentifiedImageError as err:
         import pydicom
 
         if not pydicom.misc.is_dicom(str(path)):  # DICOM files often have no suffix
-            raise
+            with open(path, "rb") as f:
+                head = f.read(24)
+            raise ImageFileError(
+                f"not an image: no image format recognises its content, which begins with {head!r}",
+                "the file has an image extension but holds something else (often an HTML error page or a text file "
+                "saved by a failed download): re-download it, or remove it from the datalist",
+            ) from err
     return _dicom_info([path])
 
 
@@ -251,6 +320,9 @@ def validate_datalist(
                     continue
                 try:
                     size, n_channels = inspect_image_file(path)
+                except ImageFileError as err:
+                    problems.append(DatalistProblem(path, err.reason, err.fix, section, index, key))
+                    continue
                 except Exception as err:  # any decoder failure is a problem to report, whatever its type
                     fix = (
                         _DICOM_PLUGIN_HINT
@@ -261,8 +333,15 @@ def validate_datalist(
                     problems.append(DatalistProblem(path, reason, fix, section, index, key))
                     continue
                 if key in allowed and n_channels not in allowed[key]:
-                    reason = f"has {n_channels} channel(s), expected {' or '.join(map(str, allowed[key]))}"
+                    expected = " or ".join(map(str, allowed[key]))
+                    reason = f"has {n_channels} channel(s), expected {expected}"
                     fix = "convert the file, or add a channel transform and allow the count in the datalist 'channels'"
+                    if path.lower().endswith(_NIFTI_SUFFIXES) and n_channels > 1:
+                        reason = f"is 4-D: its 4th axis is read as {n_channels} channel(s), expected {expected}"
+                        fix = (
+                            "save each volume of the series as its own 3-D file (nibabel: image.slicer[..., k]), "
+                            "or allow the count in the datalist 'channels' if the 4th axis really holds channels"
+                        )
                     problems.append(DatalistProblem(path, reason, fix, section, index, key))
                 sizes.setdefault(key, size)
         image_size = sizes.get("image")

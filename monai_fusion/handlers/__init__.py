@@ -1,13 +1,14 @@
 # Copyright (c) monai-fusion contributors
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
 """Ignite handlers for the bundle workflows: what MONAI's own handlers lack (macro classification metrics, reports,
-plots, Grad-CAM, segmentation overlays, atomic checkpoints and a stop on a non-finite loss)."""
+plots, Grad-CAM, segmentation overlays, atomic checkpoints, a stop on a non-finite loss and per-epoch reseeding)."""
 
 from __future__ import annotations
 
 from .atomic_checkpoint import AtomicCheckpointSaver
 from .classification_metrics import SCALAR_METRICS, ClassificationMetric, ClassificationMetrics, roc_curve
 from .classification_report import ClassificationReportSaver
+from .epoch_seed import ReseedEachEpoch, seed_for_epoch
 from .gradcam import ChannelsLastGradCAM, GradCAMSaver
 from .nonfinite_loss import NonFiniteLossError, StopOnNonFiniteLoss
 from .plots import TrainingCurvesPlotter, plot_confusion_matrix, plot_roc_curves, pyplot_agg

@@ -15,7 +15,8 @@ MONAI 1.6's ``CheckpointSaver`` builds its ignite ``DiskSaver`` with ``atomic=Fa
 ``torch.save`` is writing leaves a truncated file under the final name (for ``model.pt``, overwriting the previous
 best model). With ``atomic=True`` ignite writes to a temporary file in the same folder and moves it over the final
 name with ``os.replace``, and (ignite >= 0.5) adds group/others read permission, which was MONAI's reason for
-turning atomic writes off.
+turning atomic writes off. Its :meth:`AtomicCheckpointSaver.state_dict` (best score so far) lets the bundles keep
+best-model tracking across a resume.
 """
 
 from __future__ import annotations
@@ -43,3 +44,13 @@ class AtomicCheckpointSaver(CheckpointSaver):
         for checkpoint in (self._final_checkpoint, self._key_metric_checkpoint, self._interval_checkpoint):
             if checkpoint is not None:
                 checkpoint.save_handler._atomic = True
+
+    def state_dict(self) -> dict[str, Any]:
+        """The key-metric tracking state (best score(s) and file name(s) so far), the counterpart of MONAI's
+        ``CheckpointSaver.load_state_dict``.
+
+        With the saver in a resumable checkpoint's ``save_dict`` (and the ``CheckpointLoader``'s ``load_dict``), a
+        resumed run keeps the best score: the first validation after a resume replaces ``model.pt`` only if it is
+        better than every validation before the interruption. Empty when the saver tracks no key metric.
+        """
+        return self._key_metric_checkpoint.state_dict() if self._key_metric_checkpoint is not None else {}

@@ -9,7 +9,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 """Resuming: a training run that dies in its second epoch is resumed from the latest checkpoint (model, optimizer,
-LR scheduler, trainer epoch, curves) with ``resume=True`` and finishes its remaining epochs."""
+LR scheduler, trainer epoch, curves, best score) with ``resume=True`` and finishes its remaining epochs; the best
+model is replaced after a resume only by a better validation."""
 
 from __future__ import annotations
 
@@ -68,3 +69,36 @@ def test_resume_continues_from_latest_checkpoint(tmp_path: Path) -> None:
     assert curves.loss_history[1] == pytest.approx(epoch1_loss)
     # the resumed saver does not know the first run's file, so that one stays; the newest is picked next time
     assert Path(bundle_utils.latest_checkpoint(str(tmp_path / "models"))).name == "checkpoint_epoch=3.pt"
+
+
+def test_best_score_survives_a_resume(tmp_path: Path) -> None:
+    """The key-metric saver's state (best score, file) is in the resumable checkpoint: after a resume, ``model.pt``
+    is replaced only by a validation better than every one before the interruption."""
+    name = "medmamba"
+    torch.manual_seed(0)
+    datalist, classes = tiny_datalist(name, tmp_path / "data")
+    override = workflow_overrides(name, tmp_path, datalist, classes)
+    first_override = {**override, "max_epochs": 1}
+    first = ConfigWorkflow(config_file=config_paths(name, "train.json"), run_id="training", **first_override)
+    first.initialize()
+    first.run()
+    first.finalize()
+    models = tmp_path / "models"
+    state = torch.load(models / "checkpoint_epoch=1.pt", map_location="cpu", weights_only=True)
+    (score, filename), *rest = state["best_checkpoint"]["_saved"]
+    assert not rest and score == pytest.approx(
+        first.parser.get_parsed_content("training_curves").metric_history["val_accuracy"][1][0]
+    )
+    best_before = (models / "model.pt").read_bytes()
+    # make epoch 1 unbeatable (accuracy <= 1), so that no validation after the resume may replace model.pt
+    state["best_checkpoint"]["_saved"] = [(1.5, filename)]
+    torch.save(state, models / "checkpoint_epoch=1.pt")
+
+    second = ConfigWorkflow(config_file=config_paths(name, "train.json"), run_id="training", resume=True, **override)
+    second.initialize()
+    second.run()
+    second.finalize()
+    assert second.parser.get_parsed_content("train#trainer").state.epoch == 2
+    saver = second.parser.get_parsed_content("validate#handlers#2")
+    assert saver.state_dict()["_saved"] == [(1.5, filename)], "the resumed saver must know the best score so far"
+    assert (models / "model.pt").read_bytes() == best_before, "a worse validation after a resume replaced model.pt"
