@@ -1,0 +1,145 @@
+# Copyright (c) monai-fusion contributors
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+"""Which bundle folders the app serves, and whether each one can be served (weights present, task known).
+
+Bundles are found by folder name (``--conf models a,b``) in, first to last:
+
+1. each folder of ``--conf bundle_path DIR1:DIR2`` (``os.pathsep``-separated);
+2. ``<app>/model/`` (MONAI Label's convention: a copied or symlinked bundle, e.g. one with trained weights);
+3. the repository's ``bundles/`` (the bundles as committed).
+
+The task type comes from the bundle's ``metadata.json``: ``outputs.pred.format == "classes"`` is classification,
+``"segmentation"`` is segmentation; the folder name is not used (MONAI Label's default guesses from it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+#: ``bundles/`` of the checkout that holds this app (apps/monailabel/fusion_label/bundles.py -> repo root).
+REPO_BUNDLES = Path(__file__).resolve().parents[3] / "bundles"
+WEIGHTS = Path("models") / "model.pt"
+CLASSIFICATION, SEGMENTATION = "classification", "segmentation"
+
+
+class MissingWeightsError(FileNotFoundError):
+    """A bundle asked for by name has no ``models/model.pt``."""
+
+
+@dataclass(frozen=True)
+class BundleEntry:
+    """One servable bundle: its folder name, path and task type (``"classification"`` or ``"segmentation"``)."""
+
+    name: str
+    path: Path
+    task: str
+
+    @property
+    def weights(self) -> Path:
+        """``<bundle>/models/model.pt``."""
+        return self.path / WEIGHTS
+
+
+def bundle_search_dirs(app_dir: str | os.PathLike, conf: Mapping[str, str]) -> list[Path]:
+    """The folders searched for bundles, in order (see the module docstring)."""
+    extra = [Path(p).expanduser() for p in conf.get("bundle_path", "").split(os.pathsep) if p.strip()]
+    return [*extra, Path(app_dir) / "model", REPO_BUNDLES]
+
+
+def _is_bundle(folder: Path) -> bool:
+    return (folder / "configs" / "metadata.json").is_file() and (folder / "configs" / "inference.json").is_file()
+
+
+def bundle_task_type(path: str | os.PathLike) -> str:
+    """``"classification"`` or ``"segmentation"``, from ``configs/metadata.json`` ``outputs.pred.format``.
+
+    Raises:
+        ValueError: the format is neither ``classes`` nor ``segmentation``.
+    """
+    meta_file = Path(path) / "configs" / "metadata.json"
+    with open(meta_file) as f:
+        pred = next(iter(json.load(f)["network_data_format"]["outputs"].values()))
+    fmt = pred.get("format")
+    if fmt == "classes":
+        return CLASSIFICATION
+    if fmt == "segmentation":
+        return SEGMENTATION
+    raise ValueError(
+        f"{meta_file}: network_data_format.outputs.pred.format is {fmt!r}; the monai-fusion MONAI Label app serves "
+        "'classes' (classification) and 'segmentation' bundles only."
+    )
+
+
+def _available(dirs: list[Path]) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for d in dirs:
+        if d.is_dir():
+            for child in sorted(d.iterdir()):
+                if child.name not in found and _is_bundle(child):
+                    found[child.name] = child.resolve()
+    return found
+
+
+def _missing_weights_message(name: str, path: Path) -> str:
+    return (
+        f"bundle {name!r} has no weights: {path / WEIGHTS} does not exist. MONAI Label needs trained weights to "
+        f"serve it. Fix: train it (python -m monai.bundle run --config_file {path}/configs/train.json "
+        f"--meta_file {path}/configs/metadata.json writes models/model.pt), copy a trained model.pt to that path, "
+        f"or fetch the published weights with python -m monai.bundle download_large_files --bundle_path {path}; "
+        "or leave it out of --conf models."
+    )
+
+
+def resolve_bundles(app_dir: str | os.PathLike, conf: Mapping[str, str]) -> dict[str, BundleEntry]:
+    """The bundles to serve, by name.
+
+    ``--conf models a,b`` names bundle folders; each must exist in :func:`bundle_search_dirs` and hold
+    ``models/model.pt``. Without ``models`` (or with ``models all``) every bundle found that has weights is served and
+    the others are skipped with a warning.
+
+    Args:
+        app_dir: the app folder (``apps/monailabel``).
+        conf: the ``--conf`` key/value pairs of ``monailabel start_server``.
+
+    Raises:
+        ValueError: ``zoo_source`` is not ``local``, a named bundle does not exist, or no bundle can be served.
+        MissingWeightsError: a named bundle has no ``models/model.pt`` (the message names the file and the fix).
+    """
+    source = conf.get("zoo_source", "local")
+    if source != "local":
+        raise ValueError(
+            f"--conf zoo_source {source!r}: the monai-fusion app serves local bundle folders only and never "
+            "downloads from the model zoo; use --conf zoo_source local (the default)."
+        )
+    dirs = bundle_search_dirs(app_dir, conf)
+    available = _available(dirs)
+    requested = [n.strip() for n in conf.get("models", "all").split(",") if n.strip()]
+    explicit = requested != ["all"]
+    names = requested if explicit else list(available)
+    entries: dict[str, BundleEntry] = {}
+    for name in names:
+        if name not in available:
+            raise ValueError(
+                f"--conf models: bundle {name!r} not found in {[str(d) for d in dirs]} (a bundle folder holds "
+                f"configs/metadata.json and configs/inference.json). Available: {sorted(available)}."
+            )
+        path = available[name]
+        if not (path / WEIGHTS).is_file():
+            if explicit:
+                raise MissingWeightsError(_missing_weights_message(name, path))
+            logger.warning(_missing_weights_message(name, path))
+            continue
+        entries[name] = BundleEntry(name, path, bundle_task_type(path))
+    if not entries:
+        raise ValueError(
+            f"no bundle with weights (models/model.pt) found in {[str(d) for d in dirs]}; train one or name it with "
+            "--conf models <name> to see what is missing."
+        )
+    return entries

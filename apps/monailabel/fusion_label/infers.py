@@ -1,0 +1,69 @@
+# Copyright (c) monai-fusion contributors
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+"""MONAI Label infer tasks for the monai-fusion bundles.
+
+Both are MONAI Label's ``BundleInferTask`` (network, preprocessing, inferer and postprocessing from the bundle's
+``configs/inference.json``, weights from ``models/model.pt``) with ``add_post_restore=False``:
+
+* classification: ``CopyItemsd`` is dropped from the preprocessing (MONAI Label already sets ``image_path``);
+  MONAI Label's ``Restored`` would try to resize the ``(K,)`` score vector to the image size and
+  fail; the answer is JSON ``{"prediction": [{"idx", "label", "score"}, ...]}`` with the softmax scores;
+* segmentation: the bundle's own ``Invertd`` already maps the mask back to the input's size; the channel axis is
+  dropped for MONAI Label's writer and the mask is written as an 8-bit PNG (values 0/1) unless the request sets
+  ``result_extension`` / ``result_dtype`` (e.g. ``.nii.gz``); label names map to mask values
+  (``{"polyp": 1}``, from ``post_processed_outputs``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from monai.transforms import CopyItemsd, EnsureTyped, SqueezeDimd
+from monailabel.interfaces.tasks.infer_v2 import InferType
+from monailabel.tasks.infer.bundle import BundleInferTask
+
+#: request defaults of the segmentation task (a request may override them).
+SEGMENTATION_RESULT = {"result_extension": ".png", "result_dtype": "uint8"}
+
+
+class ClassificationBundleInferTask(BundleInferTask):
+    """A 2-D classification bundle: returns class scores, one per entry of ``channel_def``."""
+
+    def __init__(self, path: str, conf: dict[str, str], **kwargs: Any) -> None:
+        # CopyItemsd keeps the file name as ``image_path`` for the bundle's CSV; MONAI Label sets that key itself
+        super().__init__(
+            path, conf, type=InferType.CLASSIFICATION, add_post_restore=False, pre_filter=[CopyItemsd], **kwargs
+        )
+
+    def post_transforms(self, data: Any = None) -> list:
+        """The bundle's postprocessing, then the scores as a ``MetaTensor`` (MONAI Label's writer reads ``.array``)."""
+        return [*super().post_transforms(data), EnsureTyped(keys=self.output_label_key, track_meta=True)]
+
+
+def mask_labels(path: str) -> dict[str, int]:
+    """``{name: mask value}`` from ``metadata.json`` ``post_processed_outputs.pred.channel_def`` (background left out).
+
+    MONAI Label reads the label names from ``outputs.pred.channel_def``, which numbers the network's *channels*
+    (``{"0": "polyp"}`` for a one-channel sigmoid output); the mask it returns holds 1 for a polyp, as
+    ``post_processed_outputs`` says.
+    """
+    with open(Path(path) / "configs" / "metadata.json") as f:
+        post = json.load(f)["network_data_format"].get("post_processed_outputs", {})
+    channel_def = next(iter(post.values()), {}).get("channel_def", {})
+    return {v.lower(): int(k) for k, v in channel_def.items() if v.lower() != "background"}
+
+
+class SegmentationBundleInferTask(BundleInferTask):
+    """A 2-D segmentation bundle: returns a mask of the input image's size."""
+
+    def __init__(self, path: str, conf: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(path, conf, type=InferType.SEGMENTATION, add_post_restore=False, **kwargs)
+        if self.is_valid():
+            self._config.update(SEGMENTATION_RESULT)
+            self.labels = mask_labels(path) or self.labels
+
+    def post_transforms(self, data: Any = None) -> list:
+        """The bundle's postprocessing (sigmoid, ``Invertd``, threshold), then ``(1, W, H)`` -> ``(W, H)``."""
+        return [*super().post_transforms(data), SqueezeDimd(keys=self.output_label_key, dim=0)]

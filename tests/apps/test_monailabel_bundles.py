@@ -1,0 +1,64 @@
+# Copyright (c) monai-fusion contributors
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+"""Bundle discovery of the MONAI Label app (``fusion_label.bundles``): needs no monailabel and no weights download."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from apps.monailabel.fusion_label.bundles import (
+    REPO_BUNDLES,
+    MissingWeightsError,
+    bundle_search_dirs,
+    bundle_task_type,
+    resolve_bundles,
+)
+
+ALL = {"cdfinet": "classification", "hifuse": "classification", "medmamba": "classification"}
+ALL |= {"mfsf2net": "classification", "mfsf2net_segmentation": "segmentation"}
+
+
+def _copy(name: str, dest: Path, weights: bool) -> Path:
+    bundle = dest / name
+    shutil.copytree(REPO_BUNDLES / name, bundle)
+    if weights:
+        (bundle / "models").mkdir(exist_ok=True)
+        (bundle / "models" / "model.pt").write_bytes(b"")
+    return bundle
+
+
+def test_task_type_comes_from_metadata() -> None:
+    assert {name: bundle_task_type(REPO_BUNDLES / name) for name in ALL} == ALL
+
+
+def test_named_bundle_without_weights_is_refused(tmp_path: Path) -> None:
+    conf = {"models": "mfsf2net_segmentation", "bundle_path": str(tmp_path)}
+    _copy("mfsf2net_segmentation", tmp_path, weights=False)
+    with pytest.raises(MissingWeightsError, match=r"mfsf2net_segmentation/models/model\.pt does not exist.*Fix: train"):
+        resolve_bundles(tmp_path / "app", conf)
+
+
+def test_search_order_and_implicit_selection(tmp_path: Path) -> None:
+    app, extra = tmp_path / "app", tmp_path / "extra"
+    _copy("hifuse", extra, weights=True)
+    _copy("cdfinet", app / "model", weights=True)
+    assert bundle_search_dirs(app, {"bundle_path": str(extra)}) == [extra, app / "model", REPO_BUNDLES]
+    found = resolve_bundles(app, {"bundle_path": str(extra), "models": "hifuse,cdfinet"})
+    assert {n: (b.path, b.task) for n, b in found.items()} == {
+        "hifuse": ((extra / "hifuse").resolve(), "classification"),
+        "cdfinet": ((app / "model" / "cdfinet").resolve(), "classification"),
+    }
+    # without --conf models: every bundle with weights; the repository's (weightless unless trained) are skipped
+    implicit = resolve_bundles(app, {"bundle_path": str(extra)})
+    trained = {n for n in ALL if (REPO_BUNDLES / n / "models" / "model.pt").is_file()}
+    assert set(implicit) == {"hifuse", "cdfinet"} | trained
+
+
+def test_unknown_bundle_and_remote_zoo_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"bundle 'nosuch' not found.*Available: \[.*'mfsf2net_segmentation'"):
+        resolve_bundles(tmp_path, {"models": "nosuch"})
+    with pytest.raises(ValueError, match="zoo_source 'monaihosting'"):
+        resolve_bundles(tmp_path, {"models": "cdfinet", "zoo_source": "monaihosting"})
