@@ -1,0 +1,111 @@
+# Copyright (c) monai-fusion contributors
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+"""Pack a bundle folder into the zip archive the MONAI model zoo and ``monai.bundle.download --url`` expect.
+
+Layout: every file sits under one top folder named after the bundle (``<name>/configs/metadata.json``, ...), which
+is what the bundle specification asks for and what ``monai.bundle.download`` extracts into ``<bundle_dir>/<name>``.
+Only the files git tracks or would add are packed when the bundle is inside a git work tree (so ``eval/``, ``runs/``
+and local checkpoints stay out), unless ``include`` names more (e.g. ``models/model.pt`` once trained).
+
+Command line::
+
+    python -m monai_fusion.bundle_zip bundles/cdfinet --output dist/cdfinet_v0.1.0.zip [--include models/model.pt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["bundle_files", "pack_bundle"]
+
+_STORED_SUFFIXES = (".pt", ".pth", ".ts", ".onnx", ".data")
+
+
+def bundle_files(bundle: str | os.PathLike, include: Sequence[str] = ()) -> list[str]:
+    """Paths (relative to ``bundle``, POSIX separators) of the files to pack.
+
+    Args:
+        bundle: the bundle folder.
+        include: extra relative paths to pack even if git ignores them (e.g. ``models/model.pt``).
+
+    Raises:
+        FileNotFoundError: ``bundle`` has no ``configs/metadata.json``, or an ``include`` path is missing.
+    """
+    root = Path(bundle)
+    if not (root / "configs" / "metadata.json").is_file():
+        raise FileNotFoundError(
+            f"{root}: no configs/metadata.json, so this is not a MONAI bundle folder; pass the folder holding "
+            "configs/, docs/ and LICENSE (e.g. bundles/cdfinet)."
+        )
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
+            cwd=root,
+            capture_output=True,
+            check=True,
+        ).stdout.decode()
+        files = {p for p in listed.split("\0") if p and (root / p).is_file()}
+    except (OSError, subprocess.CalledProcessError):  # not a git work tree: pack everything
+        files = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    for extra in include:
+        if not (root / extra).is_file():
+            raise FileNotFoundError(
+                f"{root / extra}: listed in include but missing; create it or drop it from include."
+            )
+        files.add(Path(extra).as_posix())
+    return sorted(files)
+
+
+def pack_bundle(
+    bundle: str | os.PathLike,
+    output: str | os.PathLike | None = None,
+    name: str | None = None,
+    include: Sequence[str] = (),
+) -> Path:
+    """Write ``bundle`` into a zip whose single top folder is the bundle name.
+
+    Args:
+        bundle: the bundle folder.
+        output: the zip path; default ``<bundle parent>/<name>_v<version>.zip`` (the zoo's release-asset name).
+        name: the top folder name, default the folder name of ``bundle``. ``monai.bundle.download`` extracts the
+            archive next to itself and expects this folder to equal ``--name``.
+        include: extra files to pack even if git ignores them, relative to ``bundle``.
+
+    Returns:
+        the path of the zip file.
+    """
+    root = Path(bundle)
+    name = name or root.resolve().name
+    files = bundle_files(root, include)
+    if output is None:
+        version = json.loads((root / "configs" / "metadata.json").read_text(encoding="utf-8"))["version"]
+        output = root.parent / f"{name}_v{version}.zip"
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(output, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for rel in files:
+            # weights barely compress: store them as they are (much faster for large checkpoints)
+            method = zipfile.ZIP_STORED if rel.endswith(_STORED_SUFFIXES) else zipfile.ZIP_DEFLATED
+            archive.write(root / rel, arcname=f"{name}/{rel}", compress_type=method)
+    return output
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command-line entry: ``python -m monai_fusion.bundle_zip <bundle> [--output ZIP] [--include PATH ...]``."""
+    parser = argparse.ArgumentParser(description="Pack a MONAI bundle folder into a model-zoo style zip.")
+    parser.add_argument("bundle", help="bundle folder, e.g. bundles/cdfinet")
+    parser.add_argument("--output", help="zip path (default <parent>/<name>_v<version>.zip)")
+    parser.add_argument("--name", help="top folder name inside the zip (default: the folder name)")
+    parser.add_argument("--include", nargs="*", default=[], help="extra files, e.g. models/model.pt")
+    args = parser.parse_args(argv)
+    print(pack_bundle(args.bundle, args.output, args.name, args.include))
+
+
+if __name__ == "__main__":
+    main()
