@@ -17,12 +17,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
-from unittest import mock
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
-from monai_fusion.networks.blocks import ss2d as ss2d_module
+from monai_fusion.networks.cost import count_macs, count_parameters
 from monai_fusion.networks.nets import NETWORK_VARIANTS
 
 # row -> (variant, constructor kwargs, spec params, spec GMACs excluding the scan, spec scan GMACs, source)
@@ -43,32 +41,12 @@ SPEC: dict[str, tuple[str, dict, int | None, float | None, float | None, str]] =
 }
 
 
-def _no_scan(u: torch.Tensor, *args, **kwargs) -> torch.Tensor:
-    return u.clone()
-
-
 def measure(name: str, size: int) -> dict:
+    """Parameters, GMACs without the scan and analytic scan GMACs of one row at batch 1 and ``size`` x ``size``."""
     variant, kwargs = SPEC[name][:2] if name in SPEC else (name, {})
     model = NETWORK_VARIANTS[variant](**kwargs).eval()
-    params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
-    scan_macs = 0
-    hooks = []
-
-    def _count_scan(module, inputs, output):
-        nonlocal scan_macs
-        _, _, h, w = inputs[0].shape
-        scan_macs += module.flops(inputs[0].shape[0], h, w)
-
-    for m in model.modules():
-        if isinstance(m, ss2d_module.SS2DCore):
-            hooks.append(m.register_forward_hook(_count_scan))
-    x = torch.randn(1, 3, size, size)
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), mock.patch.object(ss2d_module, "selective_scan", _no_scan), counter:
-        model(x)
-    for h in hooks:
-        h.remove()
-    return {"params": params, "gmacs": counter.get_total_flops() / 2e9, "scan_gmacs": scan_macs / 1e9}
+    macs, scan_macs = count_macs(model, torch.randn(1, 3, size, size))
+    return {"params": count_parameters(model), "gmacs": macs / 1e9, "scan_gmacs": scan_macs / 1e9}
 
 
 def main() -> None:

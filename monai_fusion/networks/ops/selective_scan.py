@@ -628,6 +628,8 @@ def selective_scan(
     """
     if torch.jit.is_scripting():
         return _selective_scan_blocked(u, delta, A, B, C, D, delta_bias, delta_softplus)
+    if torch.compiler.is_exporting() and backend != "reference":  # torch.export (torch.onnx's default exporter)
+        return _selective_scan_blocked(u, delta, A, B, C, D, delta_bias, delta_softplus)  # cannot lift as_subclass
     # tensor subclasses (MONAI's MetaTensor) would pay their __torch_function__ overhead on every scan step, and
     # some of their methods (new_empty) take other arguments; scan plain tensors, still attached to autograd
     u, delta, A, B, C = (t.as_subclass(torch.Tensor) for t in (u, delta, A, B, C))
