@@ -92,7 +92,8 @@ def test_train_evaluate_infer(name: str, tmp_path: Path) -> None:
     assert (models / "model.pt").is_file()
     latest = models / "checkpoint_epoch=2.pt"
     state = torch.load(latest, map_location="cpu", weights_only=True)
-    assert set(state) == {"model", "optimizer", "lr_scheduler", "trainer", "training_curves"}
+    assert set(state) == {"model", "optimizer", "lr_scheduler", "trainer", "training_curves", "best_checkpoint"}
+    assert state["best_checkpoint"]["_saved"], "the best-model saver's record must travel with the checkpoint"
     assert state["trainer"]["iteration"] == 2 * state["trainer"]["epoch_length"] == 4
     assert sorted(state["training_curves"]["loss_history"]) == [1, 2]
     assert_png(eval_dir / "training_curves.png")
