@@ -76,7 +76,7 @@ def test_train_segmentation_bundle_through_monailabel(tmp_path: Path) -> None:
     net = MFSF2NetSeg(fuse_channels=16, decoder_channels=16)
     net.load_state_dict(state)  # strict: every tensor of the tiny network, nothing else
     assert [p.name for p in (bundle / "models").glob("checkpoint_epoch=*.pt")] == ["checkpoint_epoch=1.pt"]
-    latest = torch.load(bundle / "models" / "checkpoint_epoch=1.pt", weights_only=False)
+    latest = torch.load(bundle / "models" / "checkpoint_epoch=1.pt", weights_only=True)
     # 3 training pairs (5 with val_split 0.4), batch 2, drop_last: 1 iteration in the one epoch
     assert dict(latest["trainer"]) == {"epoch_length": 1, "iteration": 1, "max_epochs": 1}
 

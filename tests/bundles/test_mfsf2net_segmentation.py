@@ -117,7 +117,7 @@ def test_train_writes_checkpoints_and_plots(trained: dict) -> None:
     net.load_state_dict(torch.load(models / "model.pt", weights_only=True))  # the best model is a plain state dict
     latest = sorted(models.glob("checkpoint_epoch=*.pt"))
     assert [p.name for p in latest] == ["checkpoint_epoch=2.pt"]
-    state = torch.load(latest[0], weights_only=False)
+    state = torch.load(latest[0], weights_only=True)
     assert set(state) == {"model", "optimizer", "lr_scheduler", "trainer", "training_curves", "best_checkpoint"}
     assert dict(state["trainer"]) == {"epoch_length": 2, "iteration": 4, "max_epochs": 2}  # 4 training images, batch 2
     assert state["lr_scheduler"]["last_epoch"] == 4 and state["optimizer"]["state"]
@@ -154,7 +154,7 @@ def test_resume_after_a_stop_mid_way(trained: dict, tmp_path: Path) -> None:
     second.run()
     second.finalize()
     assert trainer.state.epoch == 3 and trainer.state.iteration == 3
-    state = torch.load(tmp_path / "models" / "checkpoint_epoch=3.pt", weights_only=False)
+    state = torch.load(tmp_path / "models" / "checkpoint_epoch=3.pt", weights_only=True)
     assert dict(state["trainer"]) == {"epoch_length": 1, "iteration": 3, "max_epochs": 3}
     assert state["lr_scheduler"]["last_epoch"] == 3
     assert sorted(state["training_curves"]["loss_history"]) == [1, 2, 3]  # the curves continue after the resume
