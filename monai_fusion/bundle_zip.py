@@ -22,9 +22,24 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["bundle_files", "pack_bundle"]
+__all__ = ["bundle_files", "listed_files", "pack_bundle"]
 
 _STORED_SUFFIXES = (".pt", ".pth", ".ts", ".onnx", ".data")
+
+
+def listed_files(folder: str | os.PathLike) -> list[Path]:
+    """Files git tracks or would add under ``folder`` (every file when ``folder`` is not in a git work tree)."""
+    folder = Path(folder)
+    try:
+        out = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
+            cwd=folder,
+            capture_output=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return [p for p in folder.rglob("*") if p.is_file()]
+    return [folder / p for p in out.decode().split("\0") if p and (folder / p).is_file()]
 
 
 def bundle_files(bundle: str | os.PathLike, include: Sequence[str] = ()) -> list[str]:
@@ -43,16 +58,7 @@ def bundle_files(bundle: str | os.PathLike, include: Sequence[str] = ()) -> list
             f"{root}: no configs/metadata.json, so this is not a MONAI bundle folder; pass the folder holding "
             "configs/, docs/ and LICENSE (e.g. bundles/cdfinet)."
         )
-    try:
-        listed = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
-            cwd=root,
-            capture_output=True,
-            check=True,
-        ).stdout.decode()
-        files = {p for p in listed.split("\0") if p and (root / p).is_file()}
-    except (OSError, subprocess.CalledProcessError):  # not a git work tree: pack everything
-        files = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    files = {p.relative_to(root).as_posix() for p in listed_files(root)}
     for extra in include:
         if not (root / extra).is_file():
             raise FileNotFoundError(

@@ -37,7 +37,6 @@ import json
 import logging
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -258,7 +257,9 @@ def _pretty(text: str) -> str:
 
 def check_json(root: Path, **_: object) -> Result:
     bad = []
-    files = sorted(p for p in _repo_files(root) if p.suffix == ".json")  # not git-ignored outputs (eval/)
+    from monai_fusion.bundle_zip import listed_files
+
+    files = sorted(p for p in listed_files(root) if p.suffix == ".json")  # not git-ignored outputs (eval/)
     for path in files:
         text = path.read_text(encoding="utf-8")
         try:
@@ -271,22 +272,10 @@ def check_json(root: Path, **_: object) -> Result:
     return _pass(f"{len(files)} JSON files")
 
 
-def _repo_files(folder: Path) -> list[Path]:
-    """Files git tracks or would add under ``folder`` (every file when ``folder`` is not in a git work tree)."""
-    try:
-        out = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
-            cwd=folder,
-            capture_output=True,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return [p for p in folder.rglob("*") if p.is_file()]
-    return [folder / p for p in out.decode().split("\0") if p and (folder / p).is_file()]
-
-
 def check_size(root: Path, **_: object) -> Result:
-    files = _repo_files(root)
+    from monai_fusion.bundle_zip import listed_files
+
+    files = listed_files(root)
     big = [
         f"{p.relative_to(root)} ({p.stat().st_size / 2**20:.1f} MiB)"
         for p in files
