@@ -29,10 +29,10 @@ import torch
 from monai.networks.layers import trunc_normal_
 from torch import nn
 
-from monai_fusion.networks.blocks.dual_downsample import DualDownsample
-from monai_fusion.networks.blocks.fsda import FSDA
-from monai_fusion.networks.blocks.lgfs import LGFSBlock
-from monai_fusion.networks.blocks.mvba import MVBABlock
+from monai_fusion.networks.blocks.cdfinet.dual_downsample import DualDownsample
+from monai_fusion.networks.blocks.cdfinet.fsda import FSDA
+from monai_fusion.networks.blocks.cdfinet.lgfs import LGFSBlock
+from monai_fusion.networks.blocks.cdfinet.mvba import MVBABlock
 from monai_fusion.networks.utils import check_network_args, check_stage_args
 
 __all__ = ["CDFINet"]
@@ -45,10 +45,11 @@ class CDFINet(nn.Module):
 
     * Stem: conv3x3 stride 2 (``in_channels -> stem_channels``) + BN + GELU, conv3x3 stride 2
       (``stem_channels -> channels[0]``) + BN + GELU; both convs with bias.
-    * Stages 1-2: ``depths[i]`` x :class:`~monai_fusion.networks.blocks.lgfs.LGFSBlock`.
-    * Stages 3-4: ``depths[i]`` x :class:`~monai_fusion.networks.blocks.mvba.MVBABlock`.
-    * Between stages: :class:`~monai_fusion.networks.blocks.dual_downsample.DualDownsample` (strided conv + max-pool).
-    * Head: :class:`~monai_fusion.networks.blocks.fsda.FSDA` (S3, S4) -> global average pool -> LayerNorm
+    * Stages 1-2: ``depths[i]`` x :class:`~monai_fusion.networks.blocks.cdfinet.lgfs.LGFSBlock`.
+    * Stages 3-4: ``depths[i]`` x :class:`~monai_fusion.networks.blocks.cdfinet.mvba.MVBABlock`.
+    * Between stages: :class:`~monai_fusion.networks.blocks.cdfinet.dual_downsample.DualDownsample` (strided conv +
+      max-pool).
+    * Head: :class:`~monai_fusion.networks.blocks.cdfinet.fsda.FSDA` (S3, S4) -> global average pool -> LayerNorm
       (eps 1e-6) -> Linear.
 
     Initialisation: Linear layers trunc-normal (std 0.02) with zero bias, LayerNorms weight 1 / bias 0, FSDA convs
@@ -73,7 +74,7 @@ class CDFINet(nn.Module):
         mvba_heads: attention heads of the MVBA blocks.
         fsda_heads: attention heads of FSDA.
         fsda_reshape_quirk: reproduce the authors' FSDA query reshape without transpose (see
-            :class:`~monai_fusion.networks.blocks.fsda.FSDA`); default False uses proper tokens.
+            :class:`~monai_fusion.networks.blocks.cdfinet.fsda.FSDA`); default False uses proper tokens.
         scan_backend: backend of the selective scan: ``"auto"``, ``"reference"``, ``"torch"`` or ``"cuda"``.
 
     Spatial shape constraints:

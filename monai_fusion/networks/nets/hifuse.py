@@ -30,8 +30,8 @@ from monai.networks.layers import trunc_normal_
 from monai.networks.nets.swin_unetr import PatchMergingV2
 from torch import nn
 
-from monai_fusion.networks.blocks.hff import HFFBlock
-from monai_fusion.networks.blocks.hifuse_branches import HiFuseGlobalBlock, HiFuseLocalBlock
+from monai_fusion.networks.blocks.hifuse.hff import HFFBlock
+from monai_fusion.networks.blocks.hifuse.hifuse_branches import HiFuseGlobalBlock, HiFuseLocalBlock
 from monai_fusion.networks.layers.layer_norm_nd import LayerNorm2d
 from monai_fusion.networks.utils import check_network_args, check_stage_args
 

@@ -28,7 +28,7 @@ from monai.networks.layers import trunc_normal_
 from monai.networks.nets.swin_unetr import PatchMergingV2
 from torch import nn
 
-from monai_fusion.networks.blocks.ss_conv_ssm import SSConvSSMBlock
+from monai_fusion.networks.blocks.medmamba.ss_conv_ssm import SSConvSSMBlock
 from monai_fusion.networks.ops.selective_scan import SCAN_BACKENDS
 from monai_fusion.networks.utils import check_network_args, check_stage_args
 

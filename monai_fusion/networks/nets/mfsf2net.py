@@ -31,8 +31,8 @@ import timm
 import torch
 from torch import nn
 
-from monai_fusion.networks.blocks.mfaf import MFAF
-from monai_fusion.networks.blocks.pmsf import PMSF
+from monai_fusion.networks.blocks.mfsf2net.mfaf import MFAF
+from monai_fusion.networks.blocks.mfsf2net.pmsf import PMSF
 
 __all__ = ["MFSF2Encoder", "MFSF2Net"]
 

@@ -13,7 +13,7 @@
 Paper: "MFSF2-NET: Towards Improved Skin Lesion Diagnosis via Multi-Scale and Multi-Frequency-Domain Fusion" (2025;
 paper text not public; the authors' repository GitHub ``men934/MFSF2-NET`` releases no segmentation code). The trunk
 is re-implemented from ``../specs/cdfinet_mfsf2net.md`` §2.2-2.3 and the decoder is a documented reconstruction [I]
-of §2.6 (see :mod:`monai_fusion.networks.blocks.reverse_attention`); no code copied.
+of §2.6 (see :mod:`monai_fusion.networks.blocks.mfsf2net.reverse_attention`); no code copied.
 
 Shape constraints: 2-D only; input (B, in_channels, H, W) with H and W divisible by 32.
 
@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from monai_fusion.networks.blocks.reverse_attention import RADecoder
+from monai_fusion.networks.blocks.mfsf2net.reverse_attention import RADecoder
 from monai_fusion.networks.nets.mfsf2net import MFSF2Encoder
 
 __all__ = ["MFSF2NetSeg"]

@@ -8,7 +8,7 @@ from monai.networks.layers import DropPath
 from monai.networks.nets.swin_unetr import PatchMergingV2
 from torch import nn
 
-from monai_fusion.networks.blocks.hff import HFFBlock
+from monai_fusion.networks.blocks.hifuse.hff import HFFBlock
 from monai_fusion.networks.nets.hifuse import HiFuse, hifuse_base, hifuse_small, hifuse_tiny
 from tests.utils import assert_all_parameters_have_grad, unique_parameter_count
 
