@@ -66,7 +66,8 @@ def test_sdist_holds_the_package_and_build_files(release_dist: dict) -> None:
 def test_twine_check_passes(release_dist: dict) -> None:
     pytest.importorskip("twine", reason="needs the 'twine' package: pip install -e '.[dev]'")
     files = [str(release_dist["wheel"]), str(release_dist["sdist"])]
-    result = subprocess.run([sys.executable, "-m", "twine", "check", "--strict", *files], capture_output=True, text=True)
+    cmd = [sys.executable, "-m", "twine", "check", "--strict", *files]
+    result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("PASSED") == 2, result.stdout
 
