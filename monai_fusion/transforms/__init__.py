@@ -8,7 +8,8 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Medical-image transforms: MONAI array + dictionary pairs for CT, volumes, RCM, colour and channels, and loading.
+"""Medical-image transforms: MONAI array + dictionary pairs for CT, volumes, RCM, colour, channels and intensity, and
+loading.
 
 Steps MONAI already has are used from MONAI, not re-implemented here: ``ScaleIntensityRangePercentiles`` (per-image
 percentile normalisation), ``MedianSmooth`` (speckle suppression), ``Spacingd`` (spacing-aware resampling),
@@ -23,11 +24,13 @@ from .color.array import MacenkoNormalize, ShadesOfGray
 from .color.dictionary import MacenkoNormalized, ShadesOfGrayd
 from .ct.array import HU_WINDOW_PRESETS, HUWindow, MultiWindowStack
 from .ct.dictionary import HUWindowd, MultiWindowStackd
+from .intensity.array import ToUnitRange
+from .intensity.dictionary import ToUnitRanged
 from .io import LoadMedicalImage, LoadMedicalImaged, check_dicom_decoder, standardize_pil_mode
 from .rcm.array import StackRCMSlices
 from .rcm.dictionary import StackRCMSlicesd
-from .volume.array import AdjacentSlices, SelectSlice
-from .volume.dictionary import AdjacentSlicesd, SelectSliced
+from .volume.array import AdjacentSlices, As2DImage, SelectSlice
+from .volume.dictionary import AdjacentSlicesd, As2DImaged, SelectSliced
 
 __all__ = [
     "HU_WINDOW_PRESETS",
@@ -39,6 +42,8 @@ __all__ = [
     "SelectSliced",
     "AdjacentSlices",
     "AdjacentSlicesd",
+    "As2DImage",
+    "As2DImaged",
     "StackRCMSlices",
     "StackRCMSlicesd",
     "ShadesOfGray",
@@ -51,6 +56,8 @@ __all__ = [
     "EnsureGrayscaled",
     "BinarizeMask",
     "BinarizeMaskd",
+    "ToUnitRange",
+    "ToUnitRanged",
     "LoadMedicalImage",
     "LoadMedicalImaged",
     "check_dicom_decoder",

@@ -8,7 +8,7 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Volume -> 2-D: one slice by index or by largest mask area, and 2.5-D stacks of adjacent slices.
+"""Volume -> 2-D: one slice by index or by largest mask area, 2.5-D stacks of adjacent slices, and any input made 2-D.
 
 Written for issue 4 from the conventions in ../specs/style.md §7.6; no code copied.
 
@@ -25,6 +25,7 @@ keeps ``slice_index`` and ``slice_axis``. Not invertible: the other slices are g
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import torch
@@ -34,7 +35,9 @@ from monai.data.meta_obj import get_track_meta
 from monai.transforms import Transform
 from monai.utils import TransformBackends, convert_to_tensor
 
-__all__ = ["SelectSlice", "AdjacentSlices"]
+__all__ = ["SelectSlice", "AdjacentSlices", "As2DImage"]
+
+logger = logging.getLogger(__name__)
 
 
 def _spatial_axis(axis: int, img: torch.Tensor, owner: str) -> int:
@@ -180,3 +183,53 @@ class AdjacentSlices(_SliceIndexer):
         stack = img_t.index_select(ax + 1, picks).movedim(ax + 1, 1)
         out = stack.reshape(img_t.shape[0] * self.num_slices, *stack.shape[2:])
         return _plane_meta(out, img_t, ax, k)
+
+
+class As2DImage(Transform):
+    """Make a channel-first image 2-D, ``(C, H, W)``, for 2-D networks that also receive DICOM or NIfTI files.
+
+    * Trailing spatial axes of length 1 are dropped: a 2-D DICOM or NIfTI file is read as ``(C, H, W, 1)``.
+    * A real volume ``(C, H, W, D)`` (D > 1 after that) gives its middle slice along the last axis, ``D // 2``; this
+      is logged at INFO level, since a 2-D classifier then sees one slice of the volume. Use :class:`SelectSlice`
+      to choose another slice (by index or by largest mask area).
+    * A 2-D image ``(C, H, W)`` is returned unchanged.
+
+    On a ``MetaTensor`` whose affine has one row per spatial axis plus one (a NIfTI volume's 4x4 affine for
+    ``(C, H, W, D)``), the affine becomes that of the kept plane, as in :class:`SelectSlice`; the affine of a 2-D
+    file (MONAI gives PNG/JPEG files a 4x4 affine too) is left as it is.
+
+    Input: channel-first ``(C, H, W)``, ``(C, H, W, D)`` or ``(C, H, W, 1, ..., 1)``; output ``(C, H, W)``.
+
+    Raises:
+        ValueError: fewer than 2 spatial axes, or more than 3 left after dropping the trailing length-1 axes.
+    """
+
+    backend = [TransformBackends.TORCH]
+
+    def __call__(self, img: NdarrayOrTensor) -> torch.Tensor:
+        """
+        Args:
+            img: channel-first image with 2 spatial axes, or 3 (a volume) plus any trailing length-1 axes.
+        """
+        img_t = convert_to_tensor(img, track_meta=get_track_meta())
+        shape = tuple(img_t.shape)
+        while img_t.ndim > 3 and img_t.shape[-1] == 1:
+            img_t = self._take(img_t, 0)
+        if img_t.ndim == 4:
+            logger.info("3-D input of shape %s: keeping its middle slice (index %d)", shape, img_t.shape[-1] // 2)
+            img_t = self._take(img_t, img_t.shape[-1] // 2)
+        if img_t.ndim != 3:
+            raise ValueError(
+                f"As2DImage expects a channel-first 2-D image (C, H, W) or volume (C, H, W, D), got shape {shape}; "
+                "add a channel dimension first (EnsureChannelFirst / LoadImage(ensure_channel_first=True))."
+            )
+        return img_t
+
+    @staticmethod
+    def _take(img: torch.Tensor, index: int) -> torch.Tensor:
+        """Slice ``index`` of the last axis; the affine follows when it matches the spatial rank."""
+        out = img[..., index]
+        ax = img.ndim - 2  # the last spatial axis
+        if isinstance(img, MetaTensor) and img.affine.shape[0] == img.ndim:
+            return _plane_meta(out, img, ax, index)
+        return out

@@ -22,9 +22,9 @@ from collections.abc import Hashable, Mapping, Sequence
 from monai.config import KeysCollection, NdarrayOrTensor
 from monai.transforms import MapTransform
 
-from monai_fusion.transforms.volume.array import AdjacentSlices, SelectSlice
+from monai_fusion.transforms.volume.array import AdjacentSlices, As2DImage, SelectSlice
 
-__all__ = ["SelectSliced", "AdjacentSlicesd"]
+__all__ = ["SelectSliced", "AdjacentSlicesd", "As2DImaged"]
 
 
 def _check_index_or_mask(owner: str, index: int | None, mask_key: str | None) -> None:
@@ -115,4 +115,29 @@ class AdjacentSlicesd(MapTransform):
         mask = None if self.mask_key is None else d[self.mask_key]
         for key in self.key_iterator(d):
             d[key] = self.stacker(d[key], mask=mask)
+        return d
+
+
+class As2DImaged(MapTransform):
+    """Dictionary version of :class:`As2DImage`: each key is made ``(C, H, W)`` on its own.
+
+    Args:
+        keys: keys of the images to make 2-D.
+        allow_missing_keys: don't raise an exception if a key is missing.
+
+    Example::
+
+        {"_target_": "monai_fusion.transforms.As2DImaged", "keys": "image"}
+    """
+
+    backend = As2DImage.backend
+
+    def __init__(self, keys: KeysCollection, allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.converter = As2DImage()
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.converter(d[key])
         return d
