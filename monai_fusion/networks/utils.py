@@ -8,13 +8,14 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Argument checks shared by the network constructors, so that every network rejects bad input with the same words."""
+"""Helpers shared by the networks: argument checks, so that every network rejects bad input with the same words, and
+the index selection of ``forward_intermediates``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["check_network_args", "check_stage_args"]
+__all__ = ["check_network_args", "check_stage_args", "take_indices"]
 
 
 def check_network_args(name: str, spatial_dims: int, in_channels: int, out_channels: int) -> None:
@@ -74,3 +75,34 @@ def check_stage_args(
     if any(d < 1 for d in depths):
         raise ValueError(f"{name}: every entry of depths must be a positive integer, got {depths}.")
     return channels, depths
+
+
+def take_indices(name: str, num_features: int, indices: int | Sequence[int] | None = None) -> list[int]:
+    """The intermediates a ``forward_intermediates(x, indices=...)`` call returns, as absolute indices.
+
+    Same convention as timm's ``forward_intermediates``: ``None`` takes all ``num_features``, an int ``n`` the last
+    ``n``, and a sequence the listed indices (negative ones count from the end), in the order given.
+
+    Args:
+        name: the network's name, used in the messages.
+        num_features: how many intermediates the network has.
+        indices: None, a count, or a sequence of indices.
+    """
+    if indices is None:
+        return list(range(num_features))
+    if isinstance(indices, int):
+        if not 0 < indices <= num_features:
+            raise ValueError(
+                f"{name}: indices={indices} asks for the last {indices} of {num_features} intermediates; use 1 to "
+                f"{num_features}, a list of indices, or None for all."
+            )
+        return list(range(num_features - indices, num_features))
+    taken = []
+    for i in indices:
+        if not -num_features <= i < num_features:
+            raise ValueError(
+                f"{name}: intermediate index {i} in indices={list(indices)} is out of range for {num_features} "
+                f"intermediates; use 0 to {num_features - 1} (or -{num_features} to -1)."
+            )
+        taken.append(i % num_features)
+    return taken

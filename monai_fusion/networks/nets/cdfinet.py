@@ -25,6 +25,8 @@ Haar transforms of the LGFS blocks and of FSDA need even grids at every stage).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from monai.networks.layers import trunc_normal_
 from torch import nn
@@ -33,7 +35,7 @@ from monai_fusion.networks.blocks.cdfinet.dual_downsample import DualDownsample
 from monai_fusion.networks.blocks.cdfinet.fsda import FSDA
 from monai_fusion.networks.blocks.cdfinet.lgfs import LGFSBlock
 from monai_fusion.networks.blocks.cdfinet.mvba import MVBABlock
-from monai_fusion.networks.utils import check_network_args, check_stage_args
+from monai_fusion.networks.utils import check_network_args, check_stage_args, take_indices
 
 __all__ = ["CDFINet"]
 
@@ -86,7 +88,8 @@ class CDFINet(nn.Module):
         >>> net = CDFINet(in_channels=3, out_channels=8)
         >>> net(torch.randn(2, 3, 224, 224)).shape
         torch.Size([2, 8])
-        >>> [tuple(f.shape[1:]) for f in net.forward_features(torch.randn(1, 3, 224, 224))]
+        >>> stages = net.forward_intermediates(torch.randn(1, 3, 224, 224), intermediates_only=True)
+        >>> [tuple(f.shape[1:]) for f in stages]
         [(64, 56, 56), (128, 28, 28), (192, 14, 14), (256, 7, 7)]
     """
 
@@ -136,8 +139,9 @@ class CDFINet(nn.Module):
         self.fsda = FSDA(channels[2], channels[3], num_heads=fsda_heads, reshape_quirk=fsda_reshape_quirk)
         self.norm = nn.LayerNorm(channels[3], eps=1e-6)
         self.head = nn.Linear(channels[3], out_channels)
+        #: timm-style description of the stage outputs returned by :meth:`forward_intermediates`.
         self.feature_info = [
-            {"num_channels": c, "reduction": 2 ** (i + 2), "module": f"stages.{i}"} for i, c in enumerate(channels)
+            {"num_chs": c, "reduction": 2 ** (i + 2), "module": f"stages.{i}"} for i, c in enumerate(channels)
         ]
         self._init_weights()
 
@@ -156,20 +160,14 @@ class CDFINet(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The four stage outputs S1..S4, channels-first, each taken before the following downsampling.
-
-        Args:
-            x: (B, in_channels, H, W) with H and W divisible by 32.
-
-        Returns:
-            ``[S1, S2, S3, S4]`` with Si of shape (B, channels[i], H / 2 ** (i + 2), W / 2 ** (i + 2)).
-        """
+    def _forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The four stage outputs ``[S1, S2, S3, S4]``, channels-first, each taken before the following downsampling;
+        Si has shape (B, channels[i], H / 2 ** (i + 2), W / 2 ** (i + 2))."""
         if x.dim() != 4:
-            raise ValueError(f"CDFINet expects a (B, C, H, W) input, got shape {tuple(x.shape)}.")
+            raise ValueError(f"CDFINet expects a (B, C, H, W) input, got shape {list(x.shape)}.")
         if x.shape[2] % _SIZE_DIVISOR or x.shape[3] % _SIZE_DIVISOR:
             raise ValueError(
-                f"CDFINet needs H and W divisible by {_SIZE_DIVISOR}, got {tuple(x.shape[2:])}; resize or pad the "
+                f"CDFINet needs H and W divisible by {_SIZE_DIVISOR}, got {list(x.shape[2:])}; resize or pad the "
                 "input (e.g. 224 x 224)."
             )
         x = self.stem(x)
@@ -181,19 +179,49 @@ class CDFINet(nn.Module):
                 x = self.downsamples[i](x)
         return features
 
-    def forward_head(self, features: list[torch.Tensor]) -> torch.Tensor:
-        """Logits from the stage outputs: FSDA(S3, S4) -> global average pool -> LayerNorm -> Linear.
+    def forward_intermediates(
+        self, x: torch.Tensor, indices: int | Sequence[int] | None = None, intermediates_only: bool = False
+    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
+        """The stage outputs S1..S4 (described by ``feature_info``), as timm's ``forward_intermediates``.
+
+        The subset of timm's signature implemented here: ``indices`` (None = all four, n = the last n, or a list of
+        indices) and ``intermediates_only``; no ``norm``, ``stop_early`` or ``output_fmt`` (always NCHW).
 
         Args:
-            features: the list ``[S1, S2, S3, S4]`` returned by ``forward_features`` (only S3 and S4 are used).
+            x: (B, in_channels, H, W) with H and W divisible by 32.
+            indices: which stage outputs to return.
+            intermediates_only: return only the list.
 
         Returns:
-            (B, out_channels) logits.
+            ``(forward_features(x), [Si for i in indices])``, or only the list with ``intermediates_only=True``.
         """
-        if len(features) != 4:
-            raise ValueError(f"forward_head expects the 4 stage outputs of forward_features, got {len(features)}.")
-        x = self.fsda(features[2], features[3])
-        return self.head(self.norm(x.mean(dim=(2, 3))))
+        features = self._forward_stages(x)
+        taken = [features[i] for i in take_indices("CDFINet", len(features), indices)]
+        if intermediates_only:
+            return taken
+        return self.fsda(features[2], features[3]), taken
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last feature map before pooling: FSDA(S3, S4), (B, channels[3], H / 32, W / 32).
+
+        Args:
+            x: (B, in_channels, H, W) with H and W divisible by 32.
+        """
+        features = self._forward_stages(x)
+        return self.fsda(features[2], features[3])
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Global average pool -> LayerNorm -> Linear on the output of :meth:`forward_features`.
+
+        Args:
+            x: (B, channels[3], h, w) map from :meth:`forward_features`.
+            pre_logits: return the normalised pooled features (B, channels[3]) instead of the logits.
+
+        Returns:
+            (B, out_channels) logits, or (B, channels[3]) features with ``pre_logits=True``.
+        """
+        x = self.norm(x.mean(dim=(2, 3)))
+        return x if pre_logits else self.head(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (B, out_channels) for an input (B, in_channels, H, W) with H and W divisible by 32."""

@@ -22,6 +22,7 @@ Spatial shape constraints: 2-D only; H and W divisible by ``patch_size * 2 ** (l
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -33,7 +34,7 @@ from torch import nn
 from monai_fusion.networks.blocks.hifuse.hff import HFFBlock
 from monai_fusion.networks.blocks.hifuse.hifuse_branches import HiFuseGlobalBlock, HiFuseLocalBlock
 from monai_fusion.networks.layers.layer_norm_nd import LayerNorm2d
-from monai_fusion.networks.utils import check_network_args, check_stage_args
+from monai_fusion.networks.utils import check_network_args, check_stage_args, take_indices
 
 __all__ = ["HiFuse", "hifuse_tiny", "hifuse_small", "hifuse_base"]
 
@@ -84,7 +85,8 @@ class HiFuse(nn.Module):
         >>> net = hifuse_tiny(in_channels=3, out_channels=7, irmlp_depthwise=True)
         >>> net(torch.randn(1, 3, 224, 224)).shape
         torch.Size([1, 7])
-        >>> [tuple(f.shape[1:]) for f in net.forward_features(torch.randn(1, 3, 224, 224))]
+        >>> stages = net.forward_intermediates(torch.randn(1, 3, 224, 224), intermediates_only=True)
+        >>> [tuple(f.shape[1:]) for f in stages]
         [(96, 56, 56), (192, 28, 28), (384, 14, 14), (768, 7, 7)]
     """
 
@@ -156,8 +158,9 @@ class HiFuse(nn.Module):
             HFFBlock(width, hff_reduction, first_stage=i == 0, irmlp_depthwise=irmlp_depthwise)
             for i, width in enumerate(channels)
         )
+        #: timm-style description of the intermediates returned by :meth:`forward_intermediates`.
         self.feature_info = [
-            {"num_channels": c, "reduction": patch_size * 2**i, "module": f"hff.{i}"} for i, c in enumerate(channels)
+            {"num_chs": c, "reduction": patch_size * 2**i, "module": f"hff.{i}"} for i, c in enumerate(channels)
         ]
 
     def _init_branch_weights(self) -> None:
@@ -175,18 +178,14 @@ class HiFuse(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """HFF outputs, each channels-first (B, channels[i], H / r_i, W / r_i) with r_i = patch_size * 2**i.
-
-        Args:
-            x: (B, in_channels, H, W), H and W divisible by ``self.size_divisor``.
-        """
+    def _forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """HFF outputs, each channels-first (B, channels[i], H / r_i, W / r_i) with r_i = patch_size * 2**i."""
         if x.dim() != 4:
-            raise ValueError(f"HiFuse expects a (B, C, H, W) input, got shape {tuple(x.shape)}.")
+            raise ValueError(f"HiFuse expects a (B, C, H, W) input, got shape {list(x.shape)}.")
         if x.shape[2] % self.size_divisor or x.shape[3] % self.size_divisor:
             raise ValueError(
                 f"HiFuse needs H and W divisible by {self.size_divisor} (patch_size * 2 ** (stages - 1)), "
-                f"got {tuple(x.shape[2:])}; resize or pad the input."
+                f"got {list(x.shape[2:])}; resize or pad the input."
             )
         local = self.local_stem(x)
         glob = self.global_stem(x).permute(0, 2, 3, 1)
@@ -199,13 +198,49 @@ class HiFuse(nn.Module):
             features.append(fused)
         return features
 
-    def forward_head(self, features: list[torch.Tensor]) -> torch.Tensor:
-        """Logits (B, out_channels) from the last HFF output of ``forward_features``.
+    def forward_intermediates(
+        self, x: torch.Tensor, indices: int | Sequence[int] | None = None, intermediates_only: bool = False
+    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
+        """The HFF outputs (described by ``feature_info``), as timm's ``forward_intermediates``.
+
+        The subset of timm's signature implemented here: ``indices`` (None = all, n = the last n, or a list of
+        indices) and ``intermediates_only``; no ``norm``, ``stop_early`` or ``output_fmt`` (always NCHW).
 
         Args:
-            features: the list returned by ``forward_features``.
+            x: (B, in_channels, H, W), H and W divisible by ``self.size_divisor``.
+            indices: which HFF outputs to return.
+            intermediates_only: return only the list.
+
+        Returns:
+            ``(forward_features(x), [features[i] for i in indices])``, or only the list with
+            ``intermediates_only=True``.
         """
-        return self.head(self.head_norm(features[-1].mean(dim=(2, 3))))
+        features = self._forward_stages(x)
+        taken = [features[i] for i in take_indices("HiFuse", len(features), indices)]
+        if intermediates_only:
+            return taken
+        return features[-1], taken
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last HFF output, (B, channels[-1], H / r, W / r) with r = patch_size * 2 ** (len(channels) - 1).
+
+        Args:
+            x: (B, in_channels, H, W), H and W divisible by ``self.size_divisor``.
+        """
+        return self._forward_stages(x)[-1]
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Global average pool -> LayerNorm -> Linear on the output of :meth:`forward_features`.
+
+        Args:
+            x: (B, channels[-1], h, w) map from :meth:`forward_features`.
+            pre_logits: return the pooled features (B, channels[-1]) instead of the logits.
+
+        Returns:
+            (B, out_channels) logits, or (B, channels[-1]) features with ``pre_logits=True``.
+        """
+        x = self.head_norm(x.mean(dim=(2, 3)))
+        return x if pre_logits else self.head(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))

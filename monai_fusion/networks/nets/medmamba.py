@@ -21,6 +21,7 @@ default configuration).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -30,7 +31,7 @@ from torch import nn
 
 from monai_fusion.networks.blocks.medmamba.ss_conv_ssm import SSConvSSMBlock
 from monai_fusion.networks.ops.selective_scan import SCAN_BACKENDS
-from monai_fusion.networks.utils import check_network_args, check_stage_args
+from monai_fusion.networks.utils import check_network_args, check_stage_args, take_indices
 
 __all__ = ["MedMamba", "medmamba_tiny", "medmamba_small", "medmamba_base"]
 
@@ -63,7 +64,8 @@ class MedMamba(nn.Module):
         >>> net = medmamba_tiny(in_channels=3, out_channels=6)
         >>> net(torch.randn(2, 3, 224, 224)).shape
         torch.Size([2, 6])
-        >>> [tuple(f.shape[1:]) for f in net.forward_features(torch.randn(1, 3, 224, 224))]
+        >>> stages = net.forward_intermediates(torch.randn(1, 3, 224, 224), intermediates_only=True)
+        >>> [tuple(f.shape[1:]) for f in stages]
         [(96, 56, 56), (192, 28, 28), (384, 14, 14), (768, 7, 7)]
     """
 
@@ -109,8 +111,9 @@ class MedMamba(nn.Module):
             start += depth
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.head = nn.Linear(channels[-1], out_channels)
+        #: timm-style description of the intermediates returned by :meth:`forward_intermediates`.
         self.feature_info = [
-            {"num_channels": c, "reduction": patch_size * 2**i, "module": f"stages.{i}"} for i, c in enumerate(channels)
+            {"num_chs": c, "reduction": patch_size * 2**i, "module": f"stages.{i}"} for i, c in enumerate(channels)
         ]
         self._init_weights()
 
@@ -130,18 +133,14 @@ class MedMamba(nn.Module):
             elif isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
-    def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Stage outputs, each channels-first (B, channels[i], H / r_i, W / r_i) with r_i = patch_size * 2**i.
-
-        Args:
-            x: (B, in_channels, H, W), H and W divisible by ``self.size_divisor``.
-        """
+    def _forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Stage outputs, each channels-first (B, channels[i], H / r_i, W / r_i) with r_i = patch_size * 2**i."""
         if x.dim() != 4:
-            raise ValueError(f"MedMamba expects a (B, C, H, W) input, got shape {tuple(x.shape)}.")
+            raise ValueError(f"MedMamba expects a (B, C, H, W) input, got shape {list(x.shape)}.")
         if not torch.jit.is_tracing() and (x.shape[2] % self.size_divisor or x.shape[3] % self.size_divisor):
             raise ValueError(
                 f"MedMamba needs H and W divisible by {self.size_divisor} (patch_size * 2 ** (stages - 1)), "
-                f"got {tuple(x.shape[2:])}; resize or pad the input."
+                f"got {list(x.shape[2:])}; resize or pad the input."
             )
         x = self.patch_norm(self.patch_embed(x).permute(0, 2, 3, 1))
         features = []
@@ -152,13 +151,49 @@ class MedMamba(nn.Module):
                 x = self.downsamples[i](x)
         return features
 
-    def forward_head(self, features: list[torch.Tensor]) -> torch.Tensor:
-        """Logits (B, out_channels) from the last stage output of ``forward_features``.
+    def forward_intermediates(
+        self, x: torch.Tensor, indices: int | Sequence[int] | None = None, intermediates_only: bool = False
+    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
+        """The stage outputs (described by ``feature_info``), as timm's ``forward_intermediates``.
+
+        The subset of timm's signature implemented here: ``indices`` (None = all, n = the last n, or a list of
+        indices) and ``intermediates_only``; no ``norm``, ``stop_early`` or ``output_fmt`` (always NCHW).
 
         Args:
-            features: the list returned by ``forward_features``.
+            x: (B, in_channels, H, W), H and W divisible by ``self.size_divisor``.
+            indices: which stage outputs to return.
+            intermediates_only: return only the list.
+
+        Returns:
+            ``(forward_features(x), [features[i] for i in indices])``, or only the list with
+            ``intermediates_only=True``.
         """
-        return self.head(torch.flatten(self.pool(features[-1]), 1))
+        features = self._forward_stages(x)
+        taken = [features[i] for i in take_indices("MedMamba", len(features), indices)]
+        if intermediates_only:
+            return taken
+        return features[-1], taken
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last stage output, (B, channels[-1], H / r, W / r) with r = patch_size * 2 ** (len(channels) - 1).
+
+        Args:
+            x: (B, in_channels, H, W), H and W divisible by ``self.size_divisor``.
+        """
+        return self._forward_stages(x)[-1]
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Global average pool -> Linear (no final norm) on the output of :meth:`forward_features`.
+
+        Args:
+            x: (B, channels[-1], h, w) map from :meth:`forward_features`.
+            pre_logits: return the pooled features (B, channels[-1]) instead of the logits.
+
+        Returns:
+            (B, out_channels) logits, or (B, channels[-1]) features with ``pre_logits=True``.
+        """
+        x = torch.flatten(self.pool(x), 1)
+        return x if pre_logits else self.head(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))

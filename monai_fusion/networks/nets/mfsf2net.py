@@ -27,12 +27,15 @@ single-modality or the multimodal call it was recorded with).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import timm
 import torch
 from torch import nn
 
 from monai_fusion.networks.blocks.mfsf2net.mfaf import MFAF
 from monai_fusion.networks.blocks.mfsf2net.pmsf import PMSF
+from monai_fusion.networks.utils import take_indices
 
 __all__ = ["MFSF2Encoder", "MFSF2Net"]
 
@@ -99,7 +102,7 @@ class MFSF2Encoder(nn.Module):
         pvt_channels = self.pvt.feature_info.channels()
         self.mfaf = nn.ModuleList(MFAF(rc, pc, fuse_channels) for rc, pc in zip(res_channels, pvt_channels))
         self.feature_info = [
-            {"num_channels": fuse_channels, "reduction": r, "module": f"mfaf.{i}"}
+            {"num_chs": fuse_channels, "reduction": r, "module": f"mfaf.{i}"}
             for i, r in enumerate(self.pvt.feature_info.reduction())
         ]
 
@@ -184,28 +187,53 @@ class MFSF2Net(nn.Module):
             nn.Dropout(dropout),
             nn.Linear(1024, out_channels),
         )
-        #: timm-style description of :meth:`forward_features`' outputs (``num_channels``, ``reduction``, ``module``).
+        #: timm-style description of the fused maps F1..F4 returned by :meth:`forward_intermediates`.
         self.feature_info = [dict(info, module=f"encoder.{info['module']}") for info in self.encoder.feature_info]
 
-    def forward_features(self, x: torch.Tensor, rcm: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """The fused maps F1..F4.
+    def forward_intermediates(
+        self,
+        x: torch.Tensor,
+        rcm: torch.Tensor | None = None,
+        indices: int | Sequence[int] | None = None,
+        intermediates_only: bool = False,
+    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
+        """The fused maps F1..F4 (described by ``feature_info``), as timm's ``forward_intermediates``.
+
+        The subset of timm's signature implemented here: ``indices`` (None = all four, n = the last n, or a list of
+        indices) and ``intermediates_only``; no ``norm``, ``stop_early`` or ``output_fmt`` (always NCHW). ``rcm`` is
+        the optional second modality, as in :meth:`forward`.
 
         Args:
             x: (B, in_channels, H, W) image.
             rcm: optional (B, N, in_channels, H, W) stack for the PVT branch.
+            indices: which fused maps to return.
+            intermediates_only: return only the list.
 
         Returns:
-            Four (B, fuse_channels, H/s, W/s) maps, s = 4, 8, 16, 32.
+            ``(F4, [Fi for i in indices])``, or only the list with ``intermediates_only=True``; Fi is
+            (B, fuse_channels, H/s, W/s) with s = 4, 8, 16, 32.
         """
-        return self.encoder(x, rcm)[2]
+        fused = self.encoder(x, rcm)[2]
+        taken = [fused[i] for i in take_indices("MFSF2Net", len(fused), indices)]
+        if intermediates_only:
+            return taken
+        return fused[-1], taken
 
-    def forward_head(
+    def forward_features(self, x: torch.Tensor, rcm: torch.Tensor | None = None) -> torch.Tensor:
+        """The last fused map F4, (B, fuse_channels, H/32, W/32).
+
+        Unlike timm's models, the classifier does not work from this map alone (it pools all of F1..F4 and both
+        backbones' last maps), so MFSF2Net has no ``forward_head``: see :meth:`forward_classifier`.
+        """
+        return self.encoder(x, rcm)[2][-1]
+
+    def forward_classifier(
         self, features: list[torch.Tensor], res_last: torch.Tensor, pvt_last: torch.Tensor
     ) -> torch.Tensor:
-        """Classifier on top of the trunk.
+        """Classifier on top of the trunk: PMSF(F1..F4) concatenated with the pooled last backbone maps -> MLP head.
 
         Args:
-            features: F1..F4 from :meth:`forward_features`.
+            features: F1..F4, e.g. from :meth:`forward_intermediates` with ``intermediates_only=True``.
             res_last: ResNet layer4 map (B, 2048, H/32, W/32).
             pvt_last: PVT stage-4 map (B, 512, H/32, W/32).
 
@@ -217,4 +245,4 @@ class MFSF2Net(nn.Module):
 
     def forward(self, x: torch.Tensor, rcm: torch.Tensor | None = None) -> torch.Tensor:
         res_features, pvt_features, fused = self.encoder(x, rcm)
-        return self.forward_head(fused, res_features[-1], pvt_features[-1])
+        return self.forward_classifier(fused, res_features[-1], pvt_features[-1])

@@ -23,12 +23,15 @@ TorchScript: ``torch.jit.script`` works; ``torch.jit.trace`` with a single image
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from monai_fusion.networks.blocks.mfsf2net.reverse_attention import RADecoder
 from monai_fusion.networks.nets.mfsf2net import MFSF2Encoder
+from monai_fusion.networks.utils import take_indices
 
 __all__ = ["MFSF2NetSeg"]
 
@@ -82,22 +85,48 @@ class MFSF2NetSeg(nn.Module):
             )
         self.encoder = MFSF2Encoder(in_channels, pretrained, fuse_channels, drop_path_rate, rcm_slices)
         self.decoder = RADecoder([fuse_channels] * 4, decoder_channels, out_channels, extra_upsamples=1)
-        #: timm-style description of the fused maps F1..F4 fed to the decoder.
+        #: timm-style description of the fused maps F1..F4 returned by :meth:`forward_intermediates` (and decoded).
         self.feature_info = [dict(info, module=f"encoder.{info['module']}") for info in self.encoder.feature_info]
 
-    def forward_features(self, x: torch.Tensor, rcm: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """The fused maps F1..F4, (B, fuse_channels, H/s, W/s) for s = 4, 8, 16, 32."""
+    def _fused(self, x: torch.Tensor, rcm: torch.Tensor | None) -> list[torch.Tensor]:
         if not torch.jit.is_tracing() and (x.shape[-2] % 32 or x.shape[-1] % 32):
             raise ValueError(f"MFSF2NetSeg: input H and W must be divisible by 32, got shape {list(x.shape)}.")
         return self.encoder(x, rcm)[2]
 
-    def forward_head(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
+    def forward_intermediates(
+        self,
+        x: torch.Tensor,
+        rcm: torch.Tensor | None = None,
+        indices: int | Sequence[int] | None = None,
+        intermediates_only: bool = False,
+    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
+        """The fused maps F1..F4 (described by ``feature_info``), as timm's ``forward_intermediates``.
+
+        The subset of timm's signature implemented here: ``indices`` (None = all four, n = the last n, or a list of
+        indices) and ``intermediates_only``; no ``norm``, ``stop_early`` or ``output_fmt`` (always NCHW).
+
+        Returns:
+            ``(F4, [Fi for i in indices])``, or only the list with ``intermediates_only=True``; Fi is
+            (B, fuse_channels, H/s, W/s) with s = 4, 8, 16, 32.
+        """
+        fused = self._fused(x, rcm)
+        taken = [fused[i] for i in take_indices("MFSF2NetSeg", len(fused), indices)]
+        if intermediates_only:
+            return taken
+        return fused[-1], taken
+
+    def forward_features(self, x: torch.Tensor, rcm: torch.Tensor | None = None) -> torch.Tensor:
+        """The last fused map F4, (B, fuse_channels, H/32, W/32). The decoder needs all of F1..F4 (see
+        :meth:`forward_decoder`), so there is no timm-style ``forward_head``."""
+        return self._fused(x, rcm)[-1]
+
+    def forward_decoder(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
         """The decoder's side outputs from F1..F4, finest first (strides 2, 4, 8, 16, 32), not resized."""
         return self.decoder(features)
 
     def forward(self, x: torch.Tensor, rcm: torch.Tensor | None = None) -> torch.Tensor | list[torch.Tensor]:
         size = x.shape[-2:]
-        outputs = self.forward_head(self.forward_features(x, rcm))
+        outputs = self.forward_decoder(self._fused(x, rcm))
         if not self.training:
             return F.interpolate(outputs[0], size=size, mode="bilinear", align_corners=False)
         return [F.interpolate(o, size=size, mode="bilinear", align_corners=False) for o in outputs]

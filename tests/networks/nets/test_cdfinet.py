@@ -121,9 +121,9 @@ def test_tiny_parameter_count():
 
 def test_feature_shapes_default_widths(default_net):
     with torch.no_grad():
-        features = default_net.forward_features(torch.randn(1, 3, 64, 64))
+        features = default_net.forward_intermediates(torch.randn(1, 3, 64, 64), intermediates_only=True)
     assert [tuple(f.shape) for f in features] == [(1, 64, 16, 16), (1, 128, 8, 8), (1, 192, 4, 4), (1, 256, 2, 2)]
-    assert [f["num_channels"] for f in default_net.feature_info] == [64, 128, 192, 256]
+    assert [f["num_chs"] for f in default_net.feature_info] == [64, 128, 192, 256]
     assert [f["reduction"] for f in default_net.feature_info] == [4, 8, 16, 32]
     modules = dict(default_net.named_modules())
     assert all(f["module"] in modules for f in default_net.feature_info)
@@ -132,8 +132,8 @@ def test_feature_shapes_default_widths(default_net):
 @pytest.mark.slow
 def test_stage_shapes_224(default_net):
     with torch.no_grad():
-        features = default_net.forward_features(torch.randn(1, 3, 224, 224))
-        logits = default_net.forward_head(features)
+        last, features = default_net.forward_intermediates(torch.randn(1, 3, 224, 224))
+        logits = default_net.forward_head(last)
     assert [tuple(f.shape[1:]) for f in features] == [(64, 56, 56), (128, 28, 28), (192, 14, 14), (256, 7, 7)]
     assert logits.shape == (1, 8) and torch.isfinite(logits).all()
 
@@ -151,8 +151,8 @@ def test_input_channels_and_non_square(in_channels, size):
     net = CDFINet(in_channels=in_channels, out_channels=5, **TINY).eval()
     x = torch.randn(2, in_channels, *size)
     with torch.no_grad():
-        features = net.forward_features(x)
-        logits = net.forward_head(features)
+        last, features = net.forward_intermediates(x)
+        logits = net.forward_head(last)
     h, w = size
     assert [tuple(f.shape[2:]) for f in features] == [(h // r, w // r) for r in (4, 8, 16, 32)]
     assert logits.shape == (2, 5) and torch.isfinite(logits).all()

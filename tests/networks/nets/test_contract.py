@@ -87,15 +87,35 @@ def test_eval_is_deterministic_and_traces(name):
 
 
 @pytest.mark.parametrize("name", sorted(TINY_CONFIGS))
-def test_feature_info_matches_forward_features(name):
+def test_feature_info_matches_forward_intermediates(name):
+    """timm's vocabulary: ``forward_intermediates`` gives the maps ``feature_info`` describes (``num_chs``,
+    ``reduction``, ``module``), ``forward_features`` the last (unpooled) map, and ``forward_head`` of it the output."""
     net, x = _build(name)
     net.eval()
     with torch.no_grad():
-        feats = net.forward_features(x)
-    assert len(feats) == len(net.feature_info) == 4
+        final, feats = net.forward_intermediates(x)
+        only = net.forward_intermediates(x, intermediates_only=True)
+        last_two = net.forward_intermediates(x, indices=2, intermediates_only=True)
+        picked = net.forward_intermediates(x, indices=[0, -1], intermediates_only=True)
+        last = net.forward_features(x)
+        out = net(x)
+        head = net.forward_head(last) if hasattr(net, "forward_head") else None
+    assert len(feats) == len(only) == len(net.feature_info) == 4
+    for a, b in zip(feats, only):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    for got, i in zip(last_two + picked, (2, 3, 0, 3)):
+        torch.testing.assert_close(got, feats[i], rtol=0, atol=0)
+    torch.testing.assert_close(final, last, rtol=0, atol=0)
+    assert last.shape == feats[-1].shape
+    if head is not None:  # the classifiers with a timm-style head: forward == forward_head(forward_features)
+        torch.testing.assert_close(head, out, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="indices"):
+        net.forward_intermediates(x, indices=5)
+    with pytest.raises(ValueError, match="out of range"):
+        net.forward_intermediates(x, indices=[4])
     names = dict(net.named_modules())
     for f, info in zip(feats, net.feature_info):
-        assert f.shape[1] == info["num_channels"]
+        assert f.shape[1] == info["num_chs"]
         assert x.shape[2] // f.shape[2] == info["reduction"] and x.shape[3] // f.shape[3] == info["reduction"]
         assert info["module"] in names, f"{name}: feature_info module {info['module']!r} does not exist"
 

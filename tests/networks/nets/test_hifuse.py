@@ -48,8 +48,8 @@ def test_tiny_variant_at_224_stage_shapes():
     net = hifuse_tiny(irmlp_depthwise=True).eval()
     assert unique_parameter_count(net) == 54_673_217
     with torch.no_grad():
-        features = net.forward_features(torch.randn(1, 3, 224, 224))
-        logits = net.forward_head(features)
+        last, features = net.forward_intermediates(torch.randn(1, 3, 224, 224))
+        logits = net.forward_head(last)
     assert [tuple(f.shape) for f in features] == [(1, 96, 56, 56), (1, 192, 28, 28), (1, 384, 14, 14), (1, 768, 7, 7)]
     assert logits.shape == (1, 7) and torch.isfinite(logits).all()
 
@@ -68,11 +68,11 @@ def test_other_input_size_and_single_channel():
     torch.manual_seed(2)
     net = HiFuse(in_channels=1, out_channels=2, irmlp_depthwise=True, **TINY).eval()
     with torch.no_grad():
-        features = net.forward_features(torch.randn(1, 1, 96, 128))
+        features = net.forward_intermediates(torch.randn(1, 1, 96, 128), intermediates_only=True)
     assert [tuple(f.shape) for f in features] == [(1, 8, 24, 32), (1, 16, 12, 16), (1, 32, 6, 8), (1, 64, 3, 4)]
-    assert net.forward_head(features).shape == (1, 2)
+    assert net.forward_head(features[-1]).shape == (1, 2)
     for info, f in zip(net.feature_info, features):
-        assert info["num_channels"] == f.shape[1] and info["reduction"] == 96 // f.shape[2]
+        assert info["num_chs"] == f.shape[1] and info["reduction"] == 96 // f.shape[2]
         assert isinstance(net.get_submodule(info["module"]), HFFBlock)
     assert [i["reduction"] for i in net.feature_info] == [4, 8, 16, 32]
 

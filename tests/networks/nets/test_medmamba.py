@@ -42,8 +42,8 @@ def test_tiny_stage_shapes_at_224() -> None:
     torch.manual_seed(0)
     model = medmamba_tiny().eval()
     with torch.no_grad():
-        features = model.forward_features(torch.randn(1, 3, 224, 224))
-        logits = model.forward_head(features)
+        last, features = model.forward_intermediates(torch.randn(1, 3, 224, 224))
+        logits = model.forward_head(last)
     assert [tuple(f.shape) for f in features] == [(1, 96, 56, 56), (1, 192, 28, 28), (1, 384, 14, 14), (1, 768, 7, 7)]
     assert logits.shape == (1, 6)
 
@@ -71,11 +71,11 @@ def test_non_square_input_and_feature_info() -> None:
     torch.manual_seed(0)
     model = MedMamba(2, 3, 2, **TINY).eval()
     with torch.no_grad():
-        features = model.forward_features(torch.randn(1, 3, 64, 96))
-        out = model.forward_head(features)
+        last, features = model.forward_intermediates(torch.randn(1, 3, 64, 96))
+        out = model.forward_head(last)
     assert out.shape == (1, 2)
     assert [tuple(f.shape) for f in features] == [(1, 8, 16, 24), (1, 16, 8, 12), (1, 32, 4, 6), (1, 64, 2, 3)]
-    assert [info["num_channels"] for info in model.feature_info] == [8, 16, 32, 64]
+    assert [info["num_chs"] for info in model.feature_info] == [8, 16, 32, 64]
     assert [info["reduction"] for info in model.feature_info] == [4, 8, 16, 32]
     modules = dict(model.named_modules())
     for info, feature in zip(model.feature_info, features):

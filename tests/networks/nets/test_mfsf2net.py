@@ -63,7 +63,7 @@ def test_backbone_configs_match_spec(net):
     torch.testing.assert_close(torch.tensor(drop), torch.linspace(0, 0.1, 16))
     assert pvt.patch_embed.proj.kernel_size == (7, 7) and pvt.patch_embed.proj.stride == (4, 4)
     assert net.feature_info == [
-        {"num_channels": 256, "reduction": r, "module": f"encoder.mfaf.{i}"} for i, r in enumerate((4, 8, 16, 32))
+        {"num_chs": 256, "reduction": r, "module": f"encoder.mfaf.{i}"} for i, r in enumerate((4, 8, 16, 32))
     ]
 
 
@@ -73,7 +73,7 @@ def test_forward_224(net):
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
         res, pvt, fused = net.encoder(x)
-        logits = net.forward_head(fused, res[-1], pvt[-1])
+        logits = net.forward_classifier(fused, res[-1], pvt[-1])
     assert [tuple(t.shape[1:]) for t in res] == [(256, 56, 56), (512, 28, 28), (1024, 14, 14), (2048, 7, 7)]
     assert [tuple(t.shape[1:]) for t in pvt] == [(64, 56, 56), (128, 28, 28), (320, 14, 14), (512, 7, 7)]
     assert [tuple(t.shape[1:]) for t in fused] == [(256, 56, 56), (256, 28, 28), (256, 14, 14), (256, 7, 7)]
@@ -102,7 +102,7 @@ def test_multimodal_and_single_modality_calls(multimodal):
     with torch.no_grad():
         single = multimodal(x)  # the same image feeds both branches
         fused = multimodal(x, rcm)
-        features = multimodal.forward_features(x)
+        features = multimodal.forward_intermediates(x, intermediates_only=True)
     assert single.shape == fused.shape == (1, 5)
     assert not torch.allclose(single, fused)
     assert [tuple(f.shape) for f in features] == [(1, 256, 32 // s, 32 // s) for s in (4, 8, 16, 32)]
