@@ -8,26 +8,27 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Python helpers that the MONAI bundles in ``bundles/`` call from their JSON configs.
+"""Bundle plumbing: the few Python calls that the MONAI bundles in ``bundles/`` make from their JSON configs.
 
-Written for the bundle workflows of ../specs/monai_bundles.md (§2.2-§2.5: ``bundle_root``, ``dataset_dir``, run ids;
-§5: engines and handlers); no code copied. Everything the four classification bundles would otherwise repeat in JSON
-lives here once:
+The bundles' preprocessing, losses, handlers and engines are spelled out in their JSON files; what stays in Python is
+only what JSON cannot express (see ``docs/bundles.md``):
 
 - :func:`locate_bundle_root`: the bundle folder whatever the working directory, so that checkpoints, logs and plots
   never land in the current directory by accident;
 - :func:`prepare_datalist`: datalist from ``--datalist`` (a JSON file) or built from ``--dataset_dir`` with the
-  dataset catalogue (downloading the default dataset when possible), checked with ``validate_datalist`` *before*
-  training starts;
-- :func:`class_weights`, :func:`build_train_sampler`: the two class-imbalance remedies;
+  dataset catalogue (downloading the default dataset when possible), optionally cut to a quick-trial subset, and
+  checked with ``validate_datalist`` *before* training starts;
+- :func:`save_training_record`, :func:`load_training_record`, :func:`apply_training_record`,
+  :func:`recorded_network`: what a training run built (network, input size, classes, normalisation) is written next
+  to its weights, and evaluation, inference, export and MONAI Label read it back, so that no training override has
+  to be repeated;
 - :func:`no_decay_param_groups`: AdamW groups without weight decay on 1-D parameters;
 - :func:`latest_checkpoint`: the newest resumable checkpoint;
 - :func:`list_image_files`: the inputs of ``inference.json`` (images, DICOM or NIfTI files in a folder);
-- :func:`classification_transforms`: the preprocessing chains (training augmentation, evaluation, inference);
-- :func:`init_distributed`: the process group of ``multi_gpu_train.json`` (NCCL on GPU, gloo on CPU).
+- :func:`init_distributed`, :func:`is_main_process`: the process group of ``multi_gpu_train.json`` (NCCL on GPU,
+  gloo on CPU).
 
-Shape conventions: images are channel-first ``(C, H, W)`` after loading (MONAI's readers put the first array axis
-of a 2-D file first, i.e. ``(C, W, H)`` for PIL images; the networks do not mind).
+Class weights and samplers live in :mod:`monai_fusion.data.sampling`, the transforms in :mod:`monai_fusion.transforms`.
 """
 
 from __future__ import annotations
@@ -38,30 +39,18 @@ import inspect
 import json
 import logging
 import os
+import random
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
-from monai.bundle import ConfigWorkflow
-from monai.transforms import (
-    CenterSpatialCropd,
-    Compose,
-    CopyItemsd,
-    EnsureTyped,
-    Lambdad,
-    NormalizeIntensityd,
-    RandFlipd,
-    RandRotate90d,
-    RandScaleCropd,
-    Resized,
-)
-from monai.utils import ensure_tuple_rep
-from torch.utils.data import Sampler, WeightedRandomSampler
+from monai.bundle import ConfigParser, ConfigWorkflow
+from monai.utils import instantiate
 
+import monai_fusion
 from monai_fusion.data import (
     DATASET_CATALOGUE,
     default_dataset_root,
@@ -70,29 +59,28 @@ from monai_fusion.data import (
     select_datalist_fold,
     validate_datalist,
 )
-from monai_fusion.transforms import EnsureRGBd, LoadMedicalImaged, ShadesOfGrayd, StackRCMSlicesd
 
 __all__ = [
-    "IMBALANCE_MODES",
-    "as_2d_image",
-    "build_train_sampler",
-    "class_weights",
-    "classification_transforms",
+    "TRAINING_RECORD",
+    "apply_training_record",
     "default_dataset_dir",
     "init_distributed",
     "is_main_process",
     "latest_checkpoint",
+    "limit_items",
     "list_image_files",
+    "load_training_record",
     "locate_bundle_root",
     "no_decay_param_groups",
     "prepare_datalist",
-    "to_unit_range",
+    "recorded_network",
+    "save_training_record",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: values of the bundles' ``imbalance`` setting.
-IMBALANCE_MODES = ("none", "weighted_loss", "weighted_sampler")
+#: file name of the training record, next to ``model.pt`` in the bundle's ``models`` folder.
+TRAINING_RECORD = "training_record.json"
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".nii", ".nii.gz", ".dcm", ".dicom")
 _CHECKPOINT_EPOCH = re.compile(r"=(\d+)\.pt$")
 
@@ -214,6 +202,8 @@ def prepare_datalist(
     download: bool = True,
     validate: bool = True,
     sections: Sequence[str] = ("training", "validation"),
+    max_items: Mapping[str, int | None] | None = None,
+    max_items_seed: int = 0,
 ) -> dict[str, Any]:
     """The datalist of a bundle run, checked before any training starts.
 
@@ -245,6 +235,10 @@ def prepare_datalist(
         download: allow downloading a missing default dataset.
         validate: run ``validate_datalist`` on ``sections``.
         sections: the sections that must be non-empty and are validated.
+        max_items: a quick trial: at most this many items per section (``{"training": 64, "validation": 32}``;
+            None or a missing section keeps everything), drawn by :func:`limit_items`. Only the kept items are
+            validated.
+        max_items_seed: seed of that draw.
 
     Returns:
         the datalist dict, with absolute paths.
@@ -282,6 +276,9 @@ def prepare_datalist(
             f"the datalist's classes {found} differ from the bundle's class_names {list(class_names)}; pass "
             "--class_names with the datalist's classes in label order (the network is built with that many outputs)."
         )
+    for section, limit in (max_items or {}).items():
+        if limit is not None and section in result:
+            result[section] = limit_items(result[section], int(limit), seed=max_items_seed)
     empty = [s for s in sections if not result.get(s)]
     if empty:
         raise ValueError(f"the datalist has no items in {empty}; rebuild it with non-zero fractions for them.")
@@ -290,75 +287,37 @@ def prepare_datalist(
     return result
 
 
-def _class_counts(datalist: Mapping[str, Any], section: str) -> np.ndarray:
-    n_classes = int(datalist.get("num_classes", len(datalist.get("class_names", []))))
-    labels = [int(item["label"]) for item in datalist.get(section, [])]
-    return np.bincount(labels, minlength=n_classes).astype(np.float64)
+def limit_items(items: Sequence[Mapping[str, Any]], limit: int, seed: int = 0) -> list[dict[str, Any]]:
+    """A reproducible subset of at most ``limit`` datalist items, for a quick trial run.
 
-
-def class_weights(datalist: Mapping[str, Any], section: str = "training") -> torch.Tensor:
-    """Inverse-frequency class weights ``n / (K * n_c)`` from the class counts of ``section``.
-
-    A balanced set gets all ones; a class absent from ``section`` gets weight 0 (it never appears as a target).
+    Items with a class label are drawn round-robin over the classes (each class shuffled with ``seed``), so a small
+    subset still holds every class; other items (segmentation) are a seeded random sample. The order of the
+    original list is kept.
 
     Args:
-        datalist: a classification datalist.
-        section: the section whose labels are counted.
-
-    Returns:
-        float32 tensor (K,), for ``torch.nn.CrossEntropyLoss(weight=...)``.
+        items: the items of one datalist section.
+        limit: the number of items to keep, >= 1.
+        seed: seed of the draw.
     """
-    counts = _class_counts(datalist, section)
-    if counts.sum() == 0:
-        raise ValueError(f"the datalist section {section!r} has no labelled items to compute class weights from.")
-    present = counts > 0
-    weights = np.zeros_like(counts)
-    weights[present] = counts.sum() / (present.sum() * counts[present])
-    return torch.as_tensor(weights, dtype=torch.float32)
-
-
-def build_train_sampler(
-    datalist: Mapping[str, Any],
-    imbalance: str = "none",
-    *,
-    dataset: torch.utils.data.Dataset | None = None,
-    distributed: bool = False,
-    seed: int = 0,
-) -> Sampler | None:
-    """The training sampler for the ``imbalance`` mode.
-
-    * ``"weighted_sampler"``: ``WeightedRandomSampler`` drawing ``len(training)`` items with replacement, each with
-      probability proportional to ``1 / n_class`` (classes are seen equally often); single process only.
-    * otherwise: ``monai.data.DistributedSampler(dataset, shuffle=True)`` when ``distributed``, else None (the data
-      loader shuffles).
-
-    Args:
-        datalist: a classification datalist.
-        imbalance: one of :data:`IMBALANCE_MODES`.
-        dataset: the training dataset (needed when ``distributed``).
-        distributed: whether the run is under ``torchrun``.
-        seed: seed of the weighted sampler's generator.
-    """
-    if imbalance not in IMBALANCE_MODES:
-        raise ValueError(f"imbalance must be one of {IMBALANCE_MODES}, got {imbalance!r}.")
-    if imbalance == "weighted_sampler":
-        if distributed:
-            raise ValueError(
-                "imbalance='weighted_sampler' is single-process only; use imbalance='weighted_loss' with "
-                "multi_gpu_train.json."
-            )
-        counts = _class_counts(datalist, "training")
-        labels = [int(item["label"]) for item in datalist["training"]]
-        weights = [1.0 / counts[label] for label in labels]
-        generator = torch.Generator().manual_seed(seed)
-        return WeightedRandomSampler(weights, num_samples=len(labels), replacement=True, generator=generator)
-    if distributed:
-        if dataset is None:
-            raise ValueError("dataset is required to build a DistributedSampler.")
-        from monai.data import DistributedSampler
-
-        return DistributedSampler(dataset, shuffle=True, even_divisible=True)
-    return None
+    if limit < 1:
+        raise ValueError(f"max_train_items / max_val_items must be >= 1 (or null for all items), got {limit}.")
+    if len(items) <= limit:
+        return [dict(item) for item in items]
+    rng = random.Random(seed)
+    labels = [item.get("label") for item in items]
+    if all(isinstance(label, int) for label in labels):
+        by_class: dict[int, list[int]] = {}
+        for i, label in enumerate(labels):
+            by_class.setdefault(label, []).append(i)
+        queues = [rng.sample(ids, len(ids)) for _, ids in sorted(by_class.items())]
+        chosen: list[int] = []
+        while len(chosen) < limit:
+            for queue in queues:
+                if queue and len(chosen) < limit:
+                    chosen.append(queue.pop())
+    else:
+        chosen = rng.sample(range(len(items)), limit)
+    return [dict(items[i]) for i in sorted(chosen)]
 
 
 def no_decay_param_groups(network: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -432,130 +391,137 @@ def list_image_files(folder: str) -> list[dict[str, str]]:
     return items
 
 
-def as_2d_image(img: torch.Tensor) -> torch.Tensor:
-    """Reduce a channel-first image to ``(C, H, W)``: drop singleton trailing spatial axes (2-D DICOM / NIfTI read
-    as ``(C, H, W, 1)``); of a real volume ``(C, H, W, D)`` keep the middle slice (logged).
+def _active_parser() -> ConfigParser:
+    """The ``ConfigParser`` that is evaluating the calling config expression (found on the call stack)."""
+    frame = inspect.currentframe()
+    while frame is not None:
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, ConfigWorkflow):
+            return owner.parser
+        if isinstance(owner, ConfigParser):
+            return owner
+        frame = frame.f_back
+    raise RuntimeError("save/apply_training_record must be called from a bundle config expression.")
+
+
+def _component_path(target: Any) -> Any:
+    """The full dotted path of a ``_target_`` given by its short name (``"CDFINet"``); other values unchanged."""
+    if isinstance(target, str) and not target.startswith("$") and "." not in target:
+        from monai.bundle.config_item import ComponentLocator
+
+        module = ComponentLocator().get_component_module_name(target)
+        if isinstance(module, list):
+            module = module[0]
+        if module:
+            return f"{module}.{target}"
+    return target
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready copy of a resolved config value."""
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _resolved_value(parser: ConfigParser, key: str) -> Any:
+    """``key``'s value as recorded: a component (``network_def``) in config form with its full ``_target_`` path and
+    resolved arguments, anything else resolved."""
+    raw = parser[key]
+    if isinstance(raw, Mapping) and "_target_" in raw:
+        spec = {"_target_": _component_path(raw["_target_"])}
+        for arg in raw:
+            if not str(arg).startswith("_"):
+                spec[arg] = _plain(parser.get_parsed_content(f"{key}::{arg}", instantiate=False))
+        return spec
+    return _plain(parser.get_parsed_content(key, instantiate=False))
+
+
+def save_training_record(ckpt_dir: str, keys: Sequence[str]) -> str:
+    """Write ``<ckpt_dir>/training_record.json``: the resolved values of ``keys`` in the running bundle config.
+
+    Called from the training run list, so the record holds exactly what this run built, after every command-line
+    override. ``network_def`` is recorded in config form (its full ``_target_`` path and its resolved arguments); the
+    other keys as their resolved values. :func:`load_training_record` reads it back.
 
     Args:
-        img: channel-first image with 2 or 3 spatial dims.
+        ckpt_dir: the bundle's checkpoint folder (``@ckpt_dir``).
+        keys: the config ids to record, e.g. ``["network_def", "image_size", "class_names"]``.
+
+    Returns:
+        the path of the record.
     """
-    while img.ndim > 3 and img.shape[-1] == 1:
-        img = img[..., 0]
-    if img.ndim == 4:
-        logger.info("3-D input of shape %s: classifying its middle slice", tuple(img.shape))
-        img = img[..., img.shape[-1] // 2]
-    if img.ndim != 3:
-        raise ValueError(f"expected a 2-D image or a volume, got a channel-first array of shape {tuple(img.shape)}.")
-    return img
+    parser = _active_parser()
+    record: dict[str, Any] = {"monai_fusion_version": monai_fusion.__version__}
+    record.update({key: _resolved_value(parser, key) for key in keys if key in parser})
+    path = Path(ckpt_dir) / TRAINING_RECORD
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=4) + "\n")
+    os.replace(tmp, path)
+    logger.info("training record: %s", path)
+    return str(path)
 
 
-def to_unit_range(img: torch.Tensor) -> torch.Tensor:
-    """Scale intensities to [0, 1]: 8-bit data (values within [0, 255]) is divided by 255, as torchvision's
-    ``ToTensor`` does; anything else (HU, 16-bit) is min-max scaled per image.
+def load_training_record(ckpt_dir: str) -> dict[str, Any]:
+    """The record that training wrote next to the weights in ``ckpt_dir``; ``{}`` when there is none.
 
     Args:
-        img: image of any shape.
+        ckpt_dir: the bundle's checkpoint folder.
+
+    Raises:
+        ValueError: the record exists but is not valid JSON (the message names the file and the fix).
     """
-    img = img.float()
-    lo, hi = float(img.min()), float(img.max())
-    if lo >= 0.0 and hi <= 255.0:
-        return img / 255.0
-    return (img - lo) / max(hi - lo, 1e-8)
+    path = Path(ckpt_dir) / TRAINING_RECORD
+    if not path.is_file():
+        return {}
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(
+            f"{path} is not valid JSON ({err}); delete it to fall back on the bundle's default network, or retrain."
+        ) from None
+    return record if isinstance(record, dict) else {}
 
 
-def classification_transforms(
-    image_size: int | Sequence[int],
-    *,
-    mode: str = "eval",
-    mean: Sequence[float] = (0.5, 0.5, 0.5),
-    std: Sequence[float] = (0.5, 0.5, 0.5),
-    colour_constancy: bool = False,
-    min_crop_scale: float = 0.08,
-    eval_resize_ratio: float = 1.0,
-    rcm_slices: int | None = None,
-) -> Compose:
-    """The preprocessing chain of the classification bundles (MONAI dictionary transforms on ``image``).
-
-    Common start: ``CopyItemsd`` (the file name is kept as ``image_path``, for prediction tables and plots) ->
-    ``LoadMedicalImaged`` (channel first) -> :func:`as_2d_image` -> ``EnsureRGBd`` (gray -> 3
-    channels, alpha dropped) -> optional ``ShadesOfGrayd`` (p = 6 colour constancy, dermoscopy) ->
-    :func:`to_unit_range`. Then:
-
-    * ``"train"``: ``RandScaleCropd`` (random-size crop of ``sqrt(min_crop_scale)``-1 of each side, so its area is
-      at least ``min_crop_scale``; the MONAI counterpart of torchvision's ``RandomResizedCrop``) -> ``Resized`` ->
-      horizontal and vertical ``RandFlipd`` -> ``RandRotate90d``;
-    * ``"eval"`` / ``"infer"``: ``Resized`` to ``eval_resize_ratio * image_size`` -> ``CenterSpatialCropd``
-      (ratio 8/7 reproduces "Resize(256) + CenterCrop(224)").
-
-    and finally ``NormalizeIntensityd(mean, std, channel_wise=True)`` and ``EnsureTyped(track_meta=False)``: the
-    networks get plain tensors (the metadata is not needed after loading, and plain tensors keep every network op on
-    the fast path). ``"infer"`` needs no ``label``.
-
-    With ``rcm_slices=N`` the items also carry ``rcm`` (N slice files), stacked by ``StackRCMSlicesd`` into
-    ``(N, 3, H, W)`` with the same per-slice loading, scaling, resizing and normalisation (no random augmentation:
-    the two modalities come from different devices and are not pixel-aligned).
+def recorded_network(record: Mapping[str, Any], default: Any) -> torch.nn.Module:
+    """The network that training recorded, or the bundle's default network when there is no record.
 
     Args:
-        image_size: network input size (int or (H, W)), divisible by 32 for the bundled networks.
-        mode: ``"train"``, ``"eval"`` or ``"infer"``.
-        mean: per-channel mean subtracted after scaling to [0, 1].
-        std: per-channel divisor.
-        colour_constancy: apply Shades of Gray colour constancy.
-        min_crop_scale: smallest crop area fraction of the training crop, in (0, 1].
-        eval_resize_ratio: resize factor before the centre crop in evaluation, >= 1.
-        rcm_slices: N slices of the optional RCM stack; None for single-modality items.
+        record: from :func:`load_training_record`.
+        default: the bundle's default ``network_def`` in callable mode (``"_mode_": "callable"``), or a module.
     """
-    if mode not in ("train", "eval", "infer"):
-        raise ValueError(f"mode must be 'train', 'eval' or 'infer', got {mode!r}.")
-    if not 0.0 < min_crop_scale <= 1.0:
-        raise ValueError(f"min_crop_scale must lie in (0, 1], got {min_crop_scale}.")
-    if eval_resize_ratio < 1.0:
-        raise ValueError(f"eval_resize_ratio must be >= 1 (resize, then centre-crop), got {eval_resize_ratio}.")
-    size = ensure_tuple_rep(image_size, 2)
-    key = "image"
-    steps: list = [
-        CopyItemsd(keys=key, names="image_path"),
-        LoadMedicalImaged(keys=key, ensure_channel_first=True, image_only=True),
-        Lambdad(keys=key, func=as_2d_image),
-        EnsureRGBd(keys=key),
-    ]
-    if colour_constancy:
-        steps.append(ShadesOfGrayd(keys=key))
-    steps.append(Lambdad(keys=key, func=to_unit_range))
-    if mode == "train":
-        side = float(np.sqrt(min_crop_scale))
-        steps += [
-            RandScaleCropd(keys=key, roi_scale=side, max_roi_scale=1.0, random_size=True),
-            Resized(keys=key, spatial_size=size),
-            RandFlipd(keys=key, prob=0.5, spatial_axis=0),
-            RandFlipd(keys=key, prob=0.5, spatial_axis=1),
-            RandRotate90d(keys=key, prob=0.5),
-        ]
-    else:
-        steps += [
-            Resized(keys=key, spatial_size=[int(round(s * eval_resize_ratio)) for s in size]),
-            CenterSpatialCropd(keys=key, roi_size=size),
-        ]
-    steps.append(NormalizeIntensityd(keys=key, subtrahend=list(mean), divisor=list(std), channel_wise=True))
-    if rcm_slices is not None:
-        slice_steps = Compose(
-            [
-                EnsureRGBd(keys="s"),
-                Lambdad(keys="s", func=to_unit_range),
-                Resized(keys="s", spatial_size=size),
-                NormalizeIntensityd(keys="s", subtrahend=list(mean), divisor=list(std), channel_wise=True),
-            ]
-        )
-        steps.append(StackRCMSlicesd(keys="rcm", num_slices=rcm_slices, slice_transform=_SliceAdapter(slice_steps)))
-    steps.append(EnsureTyped(keys=[key, "rcm"], dtype=torch.float32, track_meta=False, allow_missing_keys=True))
-    return Compose(steps)
+    spec = record.get("network_def") if record else None
+    if isinstance(spec, Mapping) and spec.get("_target_"):
+        kwargs = {k: v for k, v in spec.items() if not k.startswith("_")}
+        return instantiate(spec["_target_"], "default", **kwargs)
+    return default() if callable(default) and not isinstance(default, torch.nn.Module) else default
 
 
-class _SliceAdapter:
-    """Apply a dictionary chain (key ``"s"``) to one channel-first RCM slice (picklable for worker processes)."""
+def apply_training_record(ckpt_dir: str) -> dict[str, Any]:
+    """Make the running config use what training recorded in ``<ckpt_dir>/training_record.json``.
 
-    def __init__(self, chain: Compose) -> None:
-        self.chain = chain
+    Called first in the ``initialize`` list of ``evaluate.json``: every recorded key (network, input size, classes,
+    normalisation) replaces the config's value, so that evaluation builds exactly the trained network without the
+    training overrides being repeated. Each value that differs from the config is logged. Without a record nothing
+    changes (the checkpoint loader then reports a mismatch with the fix).
 
-    def __call__(self, img: Any) -> Any:
-        return self.chain({"s": img})["s"]
+    Args:
+        ckpt_dir: the bundle's checkpoint folder.
+
+    Returns:
+        the record (``{}`` when there is none).
+    """
+    record = load_training_record(ckpt_dir)
+    if not record:
+        return record
+    parser = _active_parser()
+    changes = {k: v for k, v in record.items() if k in parser and _resolved_value(parser, k) != v}
+    for key, value in changes.items():
+        logger.info("from %s: %s = %s", Path(ckpt_dir) / TRAINING_RECORD, key, value)
+        parser[key] = value
+    return record

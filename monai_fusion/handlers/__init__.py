@@ -13,3 +13,4 @@ from .gradcam import ChannelsLastGradCAM, GradCAMSaver
 from .nonfinite_loss import NonFiniteLossError, StopOnNonFiniteLoss
 from .plots import TrainingCurvesPlotter, plot_confusion_matrix, plot_roc_curves, pyplot_agg
 from .segmentation_overlays import SegmentationOverlaySaver
+from .trained_checkpoint import CheckpointMismatchError, TrainedCheckpointLoader

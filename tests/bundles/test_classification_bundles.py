@@ -103,13 +103,21 @@ def test_train_evaluate_infer(name: str, tmp_path: Path) -> None:
     assert report["num_samples"] == 2 and report["epoch"] == 2
     assert np.asarray(report["confusion_matrix"]).sum() == 2
 
-    # evaluation on the test split, evaluate.json merged over train.json
-    run_workflow(config_paths(name, "train.json", "evaluate.json"), run_id="evaluating", **override)
+    # evaluation on the test split, evaluate.json merged over train.json; the network, image size and classes come
+    # from the training record next to model.pt, so none of the training overrides is repeated
+    record = json.loads((models / "training_record.json").read_text())
+    assert record["image_size"] == override["image_size"] and record["class_names"] == classes
+    for key, value in override.items():
+        if key.startswith("network_def#"):
+            assert record["network_def"][key.split("#", 1)[1]] == value
+    plain = {k: override[k] for k in ("bundle_root", "output_dir", "ckpt_dir", "datalist", "num_workers")}
+    run_workflow(config_paths(name, "train.json", "evaluate.json"), run_id="evaluating", progress_bar=False, **plain)
     out = eval_dir / "evaluation"
     metrics = dict(row[:2] for row in read_predictions(out / "metrics.csv"))
-    for key in ("val_accuracy", "val_balanced_accuracy", "val_macro_f1", "val_macro_auc"):
+    for key in ("test_accuracy", "test_balanced_accuracy", "test_macro_f1", "test_macro_auc"):
         assert key in metrics
-    assert 0.0 <= float(metrics["val_accuracy"]) <= 1.0
+    assert not any(key.startswith("val_") for key in metrics), "test-split results must not be labelled val_*"
+    assert 0.0 <= float(metrics["test_accuracy"]) <= 1.0
     rows = read_predictions(out / "predictions.csv")
     test_images = [item["image"] for item in json.loads(datalist.read_text())["test"]]
     assert sorted(r[0] for r in rows) == sorted(test_images)
@@ -122,15 +130,14 @@ def test_train_evaluate_infer(name: str, tmp_path: Path) -> None:
 
     # inference on a folder of images (plus DICOM and NIfTI for the gray bundles)
     inputs = inference_inputs(name, tmp_path / "inputs", datalist)
-    infer_override = {k: v for k, v in override.items() if k in ("bundle_root", "class_names", "image_size")}
-    infer_override.update({k: v for k, v in override.items() if k.startswith("network_def")})
+    infer_override = {"bundle_root": override["bundle_root"]}  # everything else comes from the training record
     infer_out = tmp_path / "inference"
     workflow = ConfigWorkflow(
         config_file=config_paths(name, "inference.json"),
         workflow_type="infer",
         dataset_dir=str(tmp_path / "inputs"),
         output_dir=str(infer_out),
-        ckpt_path=str(models / "model.pt"),
+        ckpt_dir=str(models),
         gradcam_images=2,
         **infer_override,
     )

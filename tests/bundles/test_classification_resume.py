@@ -99,6 +99,6 @@ def test_best_score_survives_a_resume(tmp_path: Path) -> None:
     second.run()
     second.finalize()
     assert second.parser.get_parsed_content("train#trainer").state.epoch == 2
-    saver = second.parser.get_parsed_content("validate#handlers#2")
+    saver = second.parser.get_parsed_content("best_model_saver")
     assert saver.state_dict()["_saved"] == [(1.5, filename)], "the resumed saver must know the best score so far"
     assert (models / "model.pt").read_bytes() == best_before, "a worse validation after a resume replaced model.pt"
