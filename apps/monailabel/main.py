@@ -12,8 +12,10 @@ bundle with weights), ``bundle_path`` (extra folders searched first), ``zoo_sour
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 if str(Path(__file__).resolve().parent) not in sys.path:  # MONAI Label loads main.py by file path
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -23,9 +25,13 @@ from fusion_label.compat import patch_pydicom_seg  # noqa: E402
 patch_pydicom_seg()
 
 from fusion_label.bundles import CLASSIFICATION, SEGMENTATION, resolve_bundles  # noqa: E402
+from fusion_label.datastore import FusionDatastore  # noqa: E402
 from fusion_label.infers import ClassificationBundleInferTask, SegmentationBundleInferTask  # noqa: E402
+from fusion_label.security import RequestRefusedError, check_inside, upload_dir  # noqa: E402
 from fusion_label.trainers import SegmentationBundleTrainTask  # noqa: E402
+from monailabel.config import settings  # noqa: E402
 from monailabel.interfaces.app import MONAILabelApp  # noqa: E402
+from monailabel.interfaces.datastore import Datastore  # noqa: E402
 from monailabel.interfaces.tasks.infer_v2 import InferTask  # noqa: E402
 from monailabel.interfaces.tasks.train import TrainTask  # noqa: E402
 from monailabel.utils.others.generic import strtobool  # noqa: E402
@@ -49,6 +55,58 @@ class FusionApp(MONAILabelApp):
             description="CDFINet, HiFuse, MedMamba, MFSF2-Net classification and MFSF2-Net polyp segmentation",
             version=monai_fusion.__version__,
         )
+
+    def init_datastore(self) -> Datastore:
+        """A :class:`~fusion_label.datastore.FusionDatastore` over ``--studies`` (a local folder only)."""
+        if self.studies.startswith(("http://", "https://")):
+            raise ValueError(
+                f"--studies {self.studies}: the monai-fusion app serves a local studies folder only; give a folder"
+            )
+        return FusionDatastore(
+            self.studies,
+            auto_reload=settings.MONAI_LABEL_DATASTORE_AUTO_RELOAD,
+            read_only=settings.MONAI_LABEL_DATASTORE_READ_ONLY,
+        )
+
+    def info(self) -> dict[str, Any]:
+        """MONAI Label's info, with the top-level ``labels`` a viewer shows as segments: segmentation labels only.
+
+        MONAI Label merges every model's labels there (8 Kvasir classes, 7 HAM10000 classes and ``polyp``); a segment
+        editor would offer class names as segments. Class names stay in each classification model's ``labels``.
+        """
+        meta = super().info()
+        labels: list[str] = []
+        for model in meta["models"].values():
+            if model.get("type") == SEGMENTATION and isinstance(model.get("labels"), dict):
+                for name, _ in sorted(model["labels"].items(), key=lambda item: item[1]):
+                    if name not in labels:
+                        labels.append(name)
+        meta["labels"] = labels
+        return meta
+
+    def infer(self, request: dict[str, Any], datastore: Datastore | None = None) -> dict[str, Any]:
+        """MONAI Label's ``infer`` on a known model and an image that is a datastore id or an uploaded file.
+
+        Raises:
+            RequestRefusedError: 404 for an unknown model or image id; 400 for a path outside the datastore, the upload
+                folder and the session store (``/etc/passwd``, a file elsewhere on the server).
+        """
+        model = request.get("model")
+        if model not in self._infers:
+            raise RequestRefusedError(404, f"unknown model {model!r}; available: {sorted(self._infers)}")
+        image = request.get("image")
+        if isinstance(image, str):
+            store = datastore if datastore else self.datastore()
+            uri = store.get_image_uri(image) if "/" not in image and "\\" not in image else ""
+            if uri:
+                if os.path.exists(image):  # an id that is also a path relative to the working folder: use the uri
+                    request = {**request, "image": uri}
+            elif "/" in image or "\\" in image:
+                roots = [upload_dir()] + ([self._sessions.store_path] if self._sessions else [])
+                check_inside(image, *roots)
+            else:
+                raise RequestRefusedError(404, f"unknown image id {image!r}; GET /datastore/?output=all lists the ids")
+        return super().infer(request, datastore)
 
     def init_infers(self) -> dict[str, InferTask]:
         """One infer task per bundle, named after its folder."""

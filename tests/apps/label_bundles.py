@@ -49,6 +49,9 @@ def _rewrite(config_file: Path, overrides: dict[str, Any]) -> ConfigParser:
     parser = ConfigParser()
     parser.read_config(str(config_file))
     for key, value in overrides.items():
+        # bundles whose network_def is built from a training record keep the constructor under default_network_def
+        if key.startswith("network_def#") and "default_network_def" in parser.get():
+            key = "default_" + key
         parser[key] = value
     ConfigParser.export_config_file(parser.get(), str(config_file), indent=4)
     return parser

@@ -8,21 +8,35 @@
 * ``--host 127.0.0.1`` (loopback: reachable from this machine only) when no ``--host``/``-i`` is given;
 * ``--app <this app>`` when no ``--app``/``-a`` is given;
 * ``--conf zoo_source local`` and ``--conf sam2 false`` (offline: no model-zoo query, no SAM2 weight download) unless
-  those keys are given.
+  those keys are given;
+* ``--uvicorn_app fusion_label.server:app``: MONAI Label's app wrapped with the token check, the origin policy, the
+  checked inference route and 4xx errors (:mod:`fusion_label.server`).
+
+``--conf auth_token TOKEN`` is taken out of the arguments (MONAI Label logs them and exports them to the environment
+as ``MONAI_LABEL_APP_CONF``) and passed as ``$MONAI_FUSION_LABEL_TOKEN``. The launcher refuses to start on an address
+other than loopback (``--host 0.0.0.0``...) without a token (:func:`check_exposure`).
 
 It also applies :func:`fusion_label.compat.patch_pydicom_seg` before MONAI Label is imported.
 """
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from pathlib import Path
+
+from .security import MIN_TOKEN_LENGTH, TOKEN_ENV, TOKEN_HINT, auth_token, is_loopback
 
 #: the address the server binds to unless ``--host`` is given: loopback only.
 DEFAULT_HOST = "127.0.0.1"
 APP_DIR = Path(__file__).resolve().parents[1]
 OFFLINE_CONF = {"zoo_source": "local", "sam2": "false"}
+UVICORN_APP = "fusion_label.server:app"
+
+
+class ExposureError(SystemExit):
+    """The server would listen on a non-loopback address without an access token."""
 
 
 def _has_option(args: Sequence[str], *names: str) -> bool:
@@ -44,6 +58,8 @@ def build_start_server_args(args: Sequence[str]) -> list[str]:
         out += ["--app", str(APP_DIR)]
     if not _has_option(out, "--host", "-i"):
         out += ["--host", DEFAULT_HOST]
+    if not _has_option(out, "--uvicorn_app"):
+        out += ["--uvicorn_app", UVICORN_APP]
     given = _conf_keys(out)
     for key, value in OFFLINE_CONF.items():
         if key not in given:
@@ -51,12 +67,63 @@ def build_start_server_args(args: Sequence[str]) -> list[str]:
     return out
 
 
+def _option_value(args: Sequence[str], *names: str) -> str | None:
+    for i, a in enumerate(args):
+        if a in names and i + 1 < len(args):
+            return args[i + 1]
+        for n in names:
+            if n.startswith("--") and a.startswith(n + "="):
+                return a[len(n) + 1 :]
+    return None
+
+
+def take_token(args: Sequence[str], env: MutableMapping[str, str]) -> list[str]:
+    """``args`` without ``--conf auth_token TOKEN``; the token goes to ``env[MONAI_FUSION_LABEL_TOKEN]``."""
+    out, i = [], 0
+    while i < len(args):
+        if args[i] in ("--conf", "-c") and i + 1 < len(args) and args[i + 1] == "auth_token":
+            if i + 2 >= len(args):
+                raise SystemExit("--conf auth_token needs a value")
+            env[TOKEN_ENV] = args[i + 2]
+            i += 3
+            continue
+        out.append(args[i])
+        i += 1
+    return out
+
+
+def check_exposure(args: Sequence[str], env: MutableMapping[str, str]) -> None:
+    """Refuse to listen on a non-loopback address without a token (and refuse a short token).
+
+    Raises:
+        ExposureError: with the message printed by ``serve.py``.
+    """
+    try:
+        token = auth_token(env)
+    except ValueError as e:
+        raise ExposureError(f"serve.py: {e}") from e
+    host = _option_value(args, "--host", "-i") or DEFAULT_HOST
+    if token is None and not is_loopback(host):
+        raise ExposureError(
+            f"serve.py: refusing to listen on {host} without an access token: anyone who can reach that address "
+            f"could download the weights, read the log and write to the datastore. Set {TOKEN_ENV} (at least "
+            f"{MIN_TOKEN_LENGTH} characters, e.g. export {TOKEN_ENV}=$({TOKEN_HINT})) or pass --conf auth_token "
+            "TOKEN; clients then send 'Authorization: Bearer TOKEN'. Or leave out --host to listen on 127.0.0.1 only."
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run ``monailabel start_server`` in this process with :func:`build_start_server_args` applied."""
+    """Run ``monailabel start_server`` in this process with :func:`build_start_server_args` applied.
+
+    Raises:
+        ExposureError: a non-loopback ``--host`` without a token (:func:`check_exposure`).
+    """
     from .compat import patch_pydicom_seg
 
+    args = take_token(sys.argv[1:] if argv is None else argv, os.environ)
+    check_exposure(args, os.environ)
     patch_pydicom_seg()
-    args = build_start_server_args(sys.argv[1:] if argv is None else argv)
+    args = build_start_server_args(args)
     from monailabel.main import Main
 
     sys.argv = ["monailabel", "start_server", *args]
