@@ -38,27 +38,52 @@ Backends:
     tracing or scripting it is replaced by a plain-tensor two-level blocked scan (a custom Function cannot be
     serialised) whose graph grows with about ``3 * sqrt(L)`` steps instead of ``L``.
     ``"cuda"``: mamba-ssm's fused kernel, imported lazily on first use (``pip install -e ".[cuda]"``).
-    ``"auto"``: ``"cuda"`` for CUDA tensors when mamba-ssm's kernel imports, else ``"torch"``.
+    ``"cpu"``: a fused C kernel for CPU tensors (selective_scan_cpu.c), forward and backward, compiled with the
+    system C compiler on first use into a per-user cache (about 2 s once, then a millisecond-scale load; see
+    native_build.py) and run on ``torch.get_num_threads()`` threads. fp32 arithmetic; fp64 inputs need ``"torch"``.
+    ``"auto"``: ``"cuda"`` for CUDA tensors when mamba-ssm's kernel imports; for CPU tensors ``"cpu"`` when the fused
+    kernel builds (and the inputs are not fp64, and no ``torch.compile`` is tracing), else ``"torch"``. When no C
+    compiler is found or the build fails, a warning is logged once and ``"torch"`` is used. The environment variable
+    ``MONAI_FUSION_SCAN_BACKEND`` (one of the backend names) replaces ``"auto"``, e.g. ``=torch`` to switch the fused
+    kernel off; an explicit ``backend`` argument always wins.
 
 All backends compute in fp32 (fp64 inputs stay fp64) and return the dtype of ``u``.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import importlib
+import importlib.util
+import logging
 import math
+import os
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
+if __package__:
+    from .native_build import NativeLibrary, load_native_library
+else:  # loaded from its file, outside the package (scripts/benchmark_scan.py's workers skip importing MONAI)
+    _spec = importlib.util.spec_from_file_location(
+        "_monai_fusion_native_build", Path(__file__).with_name("native_build.py")
+    )
+    _native_build = sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(_native_build)
+    NativeLibrary, load_native_library = _native_build.NativeLibrary, _native_build.load_native_library
+
 __all__ = [
     "SCAN_BACKENDS",
     "TORCH_SCAN_CHUNK_ELEMENTS",
+    "SCAN_BACKEND_ENV",
     "default_chunk_size",
+    "is_cpu_scan_available",
     "is_cuda_scan_available",
     "selective_scan",
     "selective_scan_flops",
@@ -66,7 +91,12 @@ __all__ = [
     "selective_scan_torch",
 ]
 
-SCAN_BACKENDS = ("auto", "reference", "torch", "cuda")
+SCAN_BACKENDS = ("auto", "reference", "torch", "cuda", "cpu")
+
+# when set to one of SCAN_BACKENDS, used in place of backend="auto" (e.g. "torch" to run without the fused CPU kernel)
+SCAN_BACKEND_ENV = "MONAI_FUSION_SCAN_BACKEND"
+
+logger = logging.getLogger(__name__)
 
 # Size of one chunk's work buffers in the torch backend, in elements of (T, batch, K*D, N): the default chunk length
 # is T = TORCH_SCAN_CHUNK_ELEMENTS // (batch * K*D * N), clamped to [4, 64]. Chosen by measurement (training, 1-2
@@ -561,6 +591,219 @@ def _selective_scan_cuda(
     ).to(u.dtype)
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# "cpu": the fused C kernel
+
+CPU_SCAN_SOURCE = Path(__file__).resolve().with_name("selective_scan_cpu.c")
+# time steps per tile of the C kernel: the backward's per-tile buffers (states, decays, dB/dC partial sums of
+# T x N x 16 floats each) stay within the L2 cache, and forward stores one checkpoint state per tile
+CPU_SCAN_TILE = 32
+_CPU_SCAN_ABI = 1
+_CPU_SCAN_HINT = (
+    "Install a C compiler (gcc or clang; e.g. `apt-get install gcc`, `xcode-select --install`) or set CC, then start "
+    f'a new Python process; backend="torch" is the pure-PyTorch alternative (set {SCAN_BACKEND_ENV}=torch to make it '
+    "the default)."
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _load_cpu_scan() -> NativeLibrary:
+    """Build (first time on this machine) and load the fused CPU kernel once per process; logs once when it cannot."""
+    native = load_native_library(CPU_SCAN_SOURCE, "selective_scan_cpu")
+    if native.lib is not None:
+        lib = native.lib
+        try:
+            lib.ss_abi_version.restype = ctypes.c_int
+            abi = lib.ss_abi_version()
+        except AttributeError as err:
+            abi = f"missing symbol ({err})"
+        if abi != _CPU_SCAN_ABI:
+            native.lib, native.reason = None, f"{native.path} has ABI {abi}, expected {_CPU_SCAN_ABI}"
+        else:
+            ptr, i64, i32 = ctypes.c_void_p, ctypes.c_long, ctypes.c_int
+            common = [ptr] * 7 + [i32] + [i64] * 5 + [i32] * 3
+            lib.ss_forward.argtypes = common + [ptr, ptr]
+            lib.ss_forward.restype = i32
+            lib.ss_backward.argtypes = common + [ptr] * 9
+            lib.ss_backward.restype = i32
+            lib.ss_max_state.restype = i32
+            lib.ss_vector_width.restype = i32
+            lib.ss_exp_loop.argtypes = [i64]
+            lib.ss_exp_loop.restype = ctypes.c_float
+    if native.lib is None:
+        logger.warning(
+            "The fused CPU selective scan is unavailable, so the slower torch backend is used: %s. %s",
+            native.reason,
+            _CPU_SCAN_HINT,
+        )
+    return native
+
+
+def is_cpu_scan_available() -> bool:
+    """Whether the ``"cpu"`` backend can run: its C kernel is built (compiling it on the first call) and loads."""
+    return _load_cpu_scan().lib is not None
+
+
+def _cpu_scan_splits(batch: int, groups: int, blocks: int, threads: int) -> int:
+    """Tasks per (batch, direction) group: enough tasks for ``threads`` (4 each), at most one per channel block."""
+    if threads <= 1:
+        return 1
+    return max(1, min(blocks, -(-4 * threads // (batch * groups))))
+
+
+def _ptr(t: torch.Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
+
+
+class _FusedCpuSelectiveScan(torch.autograd.Function):
+    """The fused C kernel (selective_scan_cpu.c) as an autograd Function; fp32 contiguous buffers, any input dtype."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        u: torch.Tensor,
+        delta: torch.Tensor,
+        A: torch.Tensor,
+        B: torch.Tensor,
+        C: torch.Tensor,
+        D: torch.Tensor | None,
+        delta_bias: torch.Tensor | None,
+        delta_softplus: bool,
+        save_states: bool,
+    ) -> torch.Tensor:
+        lib = _load_cpu_scan().lib
+        batch, channels, length = u.shape
+        groups, state = B.shape[1], B.shape[2]
+        width = channels // groups
+        vw = lib.ss_vector_width()
+        blocks, tiles = -(-width // vw), -(-length // CPU_SCAN_TILE)
+        threads = torch.get_num_threads()
+        f32 = [None if t is None else t.detach().to(torch.float32).contiguous() for t in (u, delta, A, B, C, D)]
+        f32.append(None if delta_bias is None else delta_bias.detach().to(torch.float32).contiguous())
+        y = torch.empty(batch, channels, length, dtype=torch.float32)
+        ckpt = torch.empty(batch, groups, blocks, tiles, state, vw) if save_states else None
+        splits = _cpu_scan_splits(batch, groups, blocks, threads)
+        status = lib.ss_forward(
+            *(_ptr(t) for t in f32),
+            int(delta_softplus),
+            batch,
+            groups,
+            width,
+            state,
+            length,
+            CPU_SCAN_TILE,
+            splits,
+            threads,
+            y.data_ptr(),
+            _ptr(ckpt),
+        )
+        if status:
+            raise MemoryError(f"the fused CPU selective scan could not allocate its work buffers (status {status}).")
+        ctx.save_for_backward(*f32, ckpt)
+        ctx.delta_softplus = delta_softplus
+        ctx.dtypes = [None if t is None else t.dtype for t in (u, delta, A, B, C, D, delta_bias)]
+        return y if u.dtype == torch.float32 else y.to(u.dtype)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_y: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        u, delta, A, B, C, D, delta_bias, ckpt = ctx.saved_tensors
+        lib = _load_cpu_scan().lib
+        batch, channels, length = u.shape
+        groups, state = B.shape[1], B.shape[2]
+        width = channels // groups
+        blocks = ckpt.shape[2]
+        threads = torch.get_num_threads()
+        splits = _cpu_scan_splits(batch, groups, blocks, threads)
+        gy = grad_y.to(torch.float32).contiguous()
+        grad_u, grad_delta = torch.empty_like(u), torch.empty_like(u)
+        grad_a = torch.empty(batch, channels, state)
+        grad_b = torch.empty(batch, groups, splits, state, length)
+        grad_c = torch.empty_like(grad_b)
+        grad_d, grad_bias = torch.empty(batch, channels), torch.empty(batch, channels)
+        status = lib.ss_backward(
+            *(_ptr(t) for t in (u, delta, A, B, C, D, delta_bias)),
+            int(ctx.delta_softplus),
+            batch,
+            groups,
+            width,
+            state,
+            length,
+            CPU_SCAN_TILE,
+            splits,
+            threads,
+            gy.data_ptr(),
+            ckpt.data_ptr(),
+            *(t.data_ptr() for t in (grad_u, grad_delta, grad_a, grad_b, grad_c, grad_d, grad_bias)),
+        )
+        if status:
+            raise MemoryError(f"the fused CPU selective scan could not allocate its work buffers (status {status}).")
+        grad_b = grad_b[:, :, 0] if splits == 1 else grad_b.sum(2)
+        grad_c = grad_c[:, :, 0] if splits == 1 else grad_c.sum(2)
+        grads = [grad_u, grad_delta, grad_a.sum(0), grad_b, grad_c]
+        grads += [None if D is None else grad_d.sum(0), None if delta_bias is None else grad_bias.sum(0)]
+        grads = [g if g is None or dt == torch.float32 else g.to(dt) for g, dt in zip(grads, ctx.dtypes)]
+        return (*grads, None, None)
+
+
+def _selective_scan_cpu(
+    u: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor | None,
+    delta_bias: torch.Tensor | None,
+    delta_softplus: bool,
+) -> torch.Tensor:
+    native = _load_cpu_scan()
+    tensors = {"u": u, "delta": delta, "A": A, "B": B, "C": C, "D": D, "delta_bias": delta_bias}
+    problems = []
+    if native.lib is None:
+        problems.append(f"its C kernel is unavailable ({native.reason}). {_CPU_SCAN_HINT}")
+    elif A.shape[1] > native.lib.ss_max_state():
+        problems.append(
+            f"the kernel supports N <= {native.lib.ss_max_state()}, got N={A.shape[1]}; use backend='torch'."
+        )
+    off_cpu = [f"{name} on {t.device}" for name, t in tensors.items() if t is not None and t.device.type != "cpu"]
+    if off_cpu:
+        problems.append(f"it needs CPU tensors, got {', '.join(off_cpu)}; use backend='cuda' or 'torch' for those.")
+    fp64 = [name for name, t in tensors.items() if t is not None and t.dtype == torch.float64]
+    if fp64:
+        problems.append(f"it computes in fp32 and {', '.join(fp64)} are fp64; use backend='torch' for fp64.")
+    if problems:
+        raise RuntimeError('backend="cpu" cannot run: ' + " ".join(problems))
+    if u.numel() == 0:
+        return _apply_chunked(u, delta, A, B, C, D, delta_bias, delta_softplus, 4)
+    save_states = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors.values())
+    return _FusedCpuSelectiveScan.apply(u, delta, A, B, C, D, delta_bias, delta_softplus, save_states)
+
+
+def _auto_uses_cpu_kernel(tensors: tuple[torch.Tensor | None, ...]) -> bool:
+    """backend="auto" on CPU: the fused kernel unless an input is fp64, torch.compile is tracing, or it is absent."""
+    if any(t is not None and (t.device.type != "cpu" or t.dtype == torch.float64) for t in tensors):
+        return False
+    if torch.compiler.is_compiling():
+        return False
+    native = _load_cpu_scan()
+    return native.lib is not None and tensors[2].shape[1] <= native.lib.ss_max_state()
+
+
+def _resolve_backend(backend: str) -> str:
+    if backend not in SCAN_BACKENDS:
+        raise ValueError(f"backend must be one of {SCAN_BACKENDS}, got {backend!r}.")
+    if backend == "auto":
+        forced = os.environ.get(SCAN_BACKEND_ENV, "").strip()
+        if forced:
+            if forced not in SCAN_BACKENDS:
+                raise ValueError(
+                    f"environment variable {SCAN_BACKEND_ENV}={forced!r} is not a scan backend; use one of "
+                    f"{SCAN_BACKENDS} or unset it."
+                )
+            return forced
+    return backend
+
+
 def _selective_scan_eager(
     u: torch.Tensor,
     delta: torch.Tensor,
@@ -572,8 +815,7 @@ def _selective_scan_eager(
     delta_softplus: bool,
     backend: str,
 ) -> torch.Tensor:
-    if backend not in SCAN_BACKENDS:
-        raise ValueError(f"backend must be one of {SCAN_BACKENDS}, got {backend!r}.")
+    backend = _resolve_backend(backend)
     if torch.jit.is_tracing():
         # shapes are constants of the trace (checking them would only add tracer warnings), and neither
         # mamba-ssm's kernel nor a custom autograd Function can be traced
@@ -585,6 +827,8 @@ def _selective_scan_eager(
         return selective_scan_reference(u, delta, A, B, C, D, delta_bias, delta_softplus)
     if backend == "cuda" or (backend == "auto" and u.is_cuda and is_cuda_scan_available()):
         return _selective_scan_cuda(u, delta, A, B, C, D, delta_bias, delta_softplus)
+    if backend == "cpu" or (backend == "auto" and _auto_uses_cpu_kernel((u, delta, A, B, C, D, delta_bias))):
+        return _selective_scan_cpu(u, delta, A, B, C, D, delta_bias, delta_softplus)
     chunk_size = default_chunk_size(u.shape[0], u.shape[1], A.shape[1])
     return _apply_chunked(u, delta, A, B, C, D, delta_bias, delta_softplus, chunk_size)
 
@@ -616,15 +860,17 @@ def selective_scan(
         delta_bias: added to ``delta`` before the softplus, (K*D,), optional.
         delta_softplus: apply softplus to ``delta``.
         backend: ``"reference"`` (sequential loop), ``"torch"`` (fast pure PyTorch, trains), ``"cuda"``
-            (mamba-ssm's kernel) or ``"auto"`` (cuda when mamba-ssm is installed and the tensors are on CUDA,
-            else torch).
+            (mamba-ssm's kernel), ``"cpu"`` (the fused C kernel) or ``"auto"`` (cuda when mamba-ssm is installed
+            and the tensors are on CUDA; cpu for CPU tensors when its kernel builds; else torch). The environment
+            variable ``MONAI_FUSION_SCAN_BACKEND`` replaces ``"auto"``.
 
     Returns:
         (batch, K*D, L), in the dtype of ``u``.
 
     Raises:
-        ValueError: unknown ``backend`` or inconsistent shapes.
-        RuntimeError: ``backend="cuda"`` without mamba-ssm's kernel or with tensors off the GPU.
+        ValueError: unknown ``backend`` (argument or environment variable) or inconsistent shapes.
+        RuntimeError: ``backend="cuda"`` without mamba-ssm's kernel or with tensors off the GPU; ``backend="cpu"``
+            without its kernel, with tensors off the CPU or with fp64 inputs.
     """
     if torch.jit.is_scripting():
         return _selective_scan_blocked(u, delta, A, B, C, D, delta_bias, delta_softplus)
