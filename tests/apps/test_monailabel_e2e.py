@@ -148,6 +148,18 @@ def test_server_binds_to_loopback_by_default(server: dict) -> None:
     assert listening == {"127.0.0.1"}
 
 
+def test_without_a_token_only_loopback_names_are_answered(server: dict) -> None:
+    """No token (the default): the loopback server answers without one, but not to other Host names (DNS rebinding)."""
+    import requests
+
+    assert requests.get(f"{server['url']}/info/", timeout=10).status_code == 200
+    for host in ("localhost", f"127.0.0.1:{server['port']}"):
+        assert requests.get(f"{server['url']}/info/", headers={"Host": host}, timeout=10).status_code == 200
+    rebound = requests.get(f"{server['url']}/info/", headers={"Host": f"evil.example:{server['port']}"}, timeout=10)
+    assert rebound.status_code == 403 and "without an access token" in rebound.json()["detail"]
+    assert requests.get(f"{server['url']}/auth/", timeout=10).status_code == 404  # no login without a token
+
+
 def test_info_lists_every_bundle(server: dict) -> None:
     import requests
 
