@@ -14,9 +14,12 @@
 Usage::
 
     python scripts/prepare_data.py list
-    python scripts/prepare_data.py prepare ham10000 --dataset-dir ../shared/data/ham10000 --output ham10000.json
-    python scripts/prepare_data.py prepare kvasir_v2 --download --folds 5 --output kvasir_v2_5fold.json
-    python scripts/prepare_data.py validate ham10000.json
+    python scripts/prepare_data.py prepare ham10000 --dataset-dir ../shared/data/ham10000
+    python scripts/prepare_data.py prepare kvasir_v2 --download --folds 5 --output /tmp/kvasir_v2_5fold.json
+    python scripts/prepare_data.py validate ~/.cache/monai_fusion/datalists/ham10000.json
+
+Without ``--output`` the datalist goes to ``datalists/<name>.json`` under ``$MONAI_FUSION_HOME`` (default
+``~/.cache/monai_fusion``), never into the repository; the command prints the path it wrote.
 """
 
 from __future__ import annotations

@@ -18,18 +18,37 @@ from .catalogue import (
     PublicDatasetInfo,
     PublicDatasetResource,
     PublicDatasetUnavailableError,
+    default_datalist_path,
     default_dataset_root,
     fetch_public_dataset,
     locate_public_dataset,
+    monai_fusion_home,
 )
 from .cli import format_split_table, prepare_data_main
-from .datalist import DATALIST_SECTIONS, build_split_datalist, save_datalist_json, select_datalist_fold
+from .datalist import (
+    DATALIST_SECTIONS,
+    build_split_datalist,
+    datalist_path_keys,
+    infer_datalist_task,
+    load_datalist_json,
+    save_datalist_json,
+    select_datalist_fold,
+)
 from .dermoscopy import (
     HAM10000_CLASSES,
     build_dermoscopy_rcm_datalist,
     build_ham10000_datalist,
     build_isic2018_task3_datalist,
     build_isic2019_datalist,
+)
+from .errors import (
+    BUNDLE_DATA_HINT,
+    DataErrorExit,
+    DatasetError,
+    DatasetNotFoundError,
+    InvalidDatasetError,
+    exit_on_data_error,
+    format_data_error,
 )
 from .folders import (
     BREAKHIS_TUMOR_TYPES,
@@ -53,6 +72,18 @@ __all__ = [
     "build_train_sampler",
     "class_weights",
     "BREAKHIS_TUMOR_TYPES",
+    "BUNDLE_DATA_HINT",
+    "DataErrorExit",
+    "DatasetError",
+    "DatasetNotFoundError",
+    "InvalidDatasetError",
+    "datalist_path_keys",
+    "default_datalist_path",
+    "exit_on_data_error",
+    "format_data_error",
+    "infer_datalist_task",
+    "load_datalist_json",
+    "monai_fusion_home",
     "DATALIST_SECTIONS",
     "DATASET_CATALOGUE",
     "HAM10000_CLASSES",

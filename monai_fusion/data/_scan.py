@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from monai_fusion.data.datalist import build_split_datalist, save_datalist_json
+from monai_fusion.data.errors import DatasetNotFoundError, InvalidDatasetError
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -50,7 +51,7 @@ def existing_dataset_dir(dataset_dir: str | os.PathLike, what: str) -> Path:
     """
     path = Path(dataset_dir).expanduser().resolve()
     if not path.is_dir():
-        raise FileNotFoundError(
+        raise DatasetNotFoundError(
             f"{what} folder not found: {path}. Point dataset_dir / --dataset-dir at the extracted dataset, or fetch "
             f"it with `python -m monai_fusion.data prepare <name> --download` (see `python -m monai_fusion.data list`)."
         )
@@ -112,7 +113,7 @@ def read_csv_rows(path: Path, required: Sequence[str] = ()) -> list[dict[str, st
         fields = [c.strip() for c in reader.fieldnames or []]
         missing = [c for c in required if c not in fields]
         if missing:
-            raise ValueError(f"{path} lacks the column(s) {missing}; it has {fields}.")
+            raise InvalidDatasetError(f"{path} lacks the column(s) {missing}; it has {fields}.")
         return [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
 
 

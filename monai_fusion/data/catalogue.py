@@ -38,20 +38,24 @@ from urllib.error import ContentTooShortError, URLError
 from monai.apps import download_url, extractall
 from monai.apps.utils import HashCheckError
 
+from monai_fusion.data.errors import DatasetError
+
 __all__ = [
     "DATASET_CATALOGUE",
     "PublicDatasetInfo",
     "PublicDatasetResource",
     "PublicDatasetUnavailableError",
     "default_dataset_root",
+    "default_datalist_path",
     "fetch_public_dataset",
     "locate_public_dataset",
+    "monai_fusion_home",
 ]
 
 logger = logging.getLogger(__name__)
 
 
-class PublicDatasetUnavailableError(RuntimeError):
+class PublicDatasetUnavailableError(DatasetError, RuntimeError):
     """A catalogued dataset is neither on disk nor downloadable; the message says where to get it and put it."""
 
 
@@ -354,10 +358,28 @@ DATASET_CATALOGUE: dict[str, PublicDatasetInfo] = {
 }
 
 
+def monai_fusion_home() -> Path:
+    """The per-user folder for what the commands write by default: ``$MONAI_FUSION_HOME``, else
+    ``~/.cache/monai_fusion``. Never inside the repository, so a run leaves the checkout as it was."""
+    env = os.environ.get("MONAI_FUSION_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "monai_fusion"
+
+
 def default_dataset_root() -> Path:
-    """Where datasets are downloaded: ``$MONAI_FUSION_DATASETS``, else ``~/.cache/monai_fusion/datasets``."""
+    """Where datasets are downloaded: ``$MONAI_FUSION_DATASETS``, else ``<monai_fusion_home()>/datasets``."""
     env = os.environ.get("MONAI_FUSION_DATASETS")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "monai_fusion" / "datasets"
+    return Path(env).expanduser() if env else monai_fusion_home() / "datasets"
+
+
+def default_datalist_path(name: str, folds: int | None = None) -> Path:
+    """Where ``python -m monai_fusion.data prepare NAME`` writes its datalist without ``--output``:
+    ``<monai_fusion_home()>/datalists/<name>.json`` (``<name>_<k>fold.json`` with ``folds=k``).
+
+    Args:
+        name: the dataset (catalogue key or ``imagefolder`` ...).
+        folds: the number of cross-validation folds, if any.
+    """
+    return monai_fusion_home() / "datalists" / (f"{name}_{folds}fold.json" if folds else f"{name}.json")
 
 
 def _info(dataset: str | PublicDatasetInfo) -> PublicDatasetInfo:
@@ -388,8 +410,7 @@ def _unavailable(info: PublicDatasetInfo, folder: Path, reason: str) -> PublicDa
         f"  Get it from: {info.homepage}\n"
         f"  By hand: {info.manual_steps}\n"
         f"  Put it in: {folder}  (expected layout: {info.layout})\n"
-        f"  Or use a copy already on disk: python -m monai_fusion.data prepare {info.name} --dataset-dir DIR "
-        "--output datalist.json\n"
+        f"  Or use a copy already on disk: python -m monai_fusion.data prepare {info.name} --dataset-dir DIR\n"
         f"  Licence: {info.licence}. Cite: {info.citation}"
     )
 
@@ -435,7 +456,11 @@ def fetch_public_dataset(
             reason = f"{err} (a corrupted or changed download: delete {target} and retry)"
             raise _unavailable(info, folder, reason) from err
         except (URLError, ContentTooShortError, OSError, RuntimeError) as err:
-            raise _unavailable(info, folder, f"downloading {res.url} failed ({err})") from err
+            reason = (
+                f"downloading {res.url} failed ({type(err).__name__}: {err}); this machine may have no internet "
+                "access (or the server is down or has moved the file): download it by hand as below"
+            )
+            raise _unavailable(info, folder, reason) from err
         if not target.is_file():
             raise _unavailable(info, folder, f"downloading {res.url} produced no file at {target}")
         if res.extract:

@@ -14,9 +14,10 @@ Sub-commands::
 
     list                         the catalogue: name, automatic download or not, licence
     info NAME                    URLs, checksums, licence, citation, layout of one dataset
-    prepare SOURCE --output F    fetch (--download) or point at (--dataset-dir) a dataset, build its datalist with a
-                                 grouped stratified split (--seed, --fractions, --folds), validate it, write it and
-                                 print the per-class, per-split table
+    prepare SOURCE [--output F]  fetch (--download) or point at (--dataset-dir) a dataset, build its datalist with a
+                                 grouped stratified split (--seed, --fractions, --folds), validate it, write it
+                                 (default ~/.cache/monai_fusion/datalists/SOURCE.json, or under $MONAI_FUSION_HOME)
+                                 and print the per-class, per-split table and where the file went
     validate DATALIST            check an existing datalist JSON
     table DATALIST               print its per-class, per-split table
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -37,14 +39,15 @@ from typing import Any, TextIO
 
 from monai_fusion.data.catalogue import (
     DATASET_CATALOGUE,
-    PublicDatasetUnavailableError,
+    default_datalist_path,
     default_dataset_root,
     fetch_public_dataset,
 )
 from monai_fusion.data.datalist import DATALIST_SECTIONS, save_datalist_json
 from monai_fusion.data.dermoscopy import build_dermoscopy_rcm_datalist
+from monai_fusion.data.errors import DatasetError
 from monai_fusion.data.folders import build_imagefolder_datalist
-from monai_fusion.data.validate import DatalistValidationError, validate_datalist
+from monai_fusion.data.validate import validate_datalist
 
 __all__ = ["format_split_table", "prepare_data_main"]
 
@@ -104,7 +107,11 @@ def _parser() -> argparse.ArgumentParser:
 
     prep = sub.add_parser("prepare", help="fetch or locate a dataset, build, validate and write its datalist")
     prep.add_argument("source", choices=sorted(DATASET_CATALOGUE) + sorted(_EXTRA_SOURCES))
-    prep.add_argument("--output", required=True, help="datalist JSON to write")
+    prep.add_argument(
+        "--output",
+        help="datalist JSON to write (default: datalists/SOURCE.json under $MONAI_FUSION_HOME, or else under "
+        "~/.cache/monai_fusion)",
+    )
     prep.add_argument("--dataset-dir", help="the dataset on disk (for dermoscopy_rcm: the CSV file)")
     prep.add_argument("--root", help=f"download root (default {default_dataset_root()})")
     prep.add_argument("--download", action="store_true", help="download the dataset when it is not under --root")
@@ -193,9 +200,12 @@ def _prepare(args: argparse.Namespace, out: TextIO) -> int:
     if not args.no_validate:
         checked = validate_datalist(datalist, decode=not args.no_decode, progress=not args.no_progress)
         print(f"validated {checked} items: no problems", file=out)
-    output = Path(args.output)
-    save_datalist_json(datalist, output, relative_to=output.resolve().parent if args.relative_paths else None)
-    print(f"wrote {output}", file=out)
+    output = Path(args.output).expanduser() if args.output else default_datalist_path(args.source, args.folds)
+    # relative paths are computed from the folder as given (not symlink-resolved), the folder that
+    # load_decathlon_datalist joins them to
+    folder = Path(os.path.abspath(output)).parent
+    save_datalist_json(datalist, output, relative_to=folder if args.relative_paths else None)
+    print(f"wrote {os.path.abspath(output)}", file=out)
     return 0
 
 
@@ -225,7 +235,7 @@ def prepare_data_main(argv: Sequence[str] | None = None, out: TextIO | None = No
             print(f"{args.datalist}: {checked} items, no problems", file=out)
         else:
             print(format_split_table(json.loads(Path(args.datalist).read_text())), file=out)
-    except (DatalistValidationError, PublicDatasetUnavailableError, FileNotFoundError) as err:
+    except (DatasetError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except ValueError as err:

@@ -45,17 +45,124 @@ from typing import Any
 
 import numpy as np
 
+from monai_fusion.data.errors import InvalidDatasetError
 from monai_fusion.data.splits import GroupedStratifiedSplitter
 
-__all__ = ["DATALIST_SECTIONS", "build_split_datalist", "save_datalist_json", "select_datalist_fold"]
+__all__ = [
+    "DATALIST_SECTIONS",
+    "build_split_datalist",
+    "datalist_path_keys",
+    "infer_datalist_task",
+    "load_datalist_json",
+    "save_datalist_json",
+    "select_datalist_fold",
+]
 
 DATALIST_SECTIONS = ("training", "validation", "test")
 _TASKS = ("classification", "segmentation")
+#: endings of a file path (not a class name) in a ``label`` entry: the mask of a segmentation item
+_MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".nii", ".nii.gz", ".dcm", ".nrrd", ".mha")
+
+
+def infer_datalist_task(datalist: Mapping[str, Any]) -> str:
+    """``"classification"`` or ``"segmentation"``: the datalist's ``task`` entry, else what its labels look like.
+
+    A datalist without ``task`` (one written by hand, e.g.
+    ``{"training": [{"image": "a.png", "label": "a_mask.png"}]}``) is a segmentation datalist when a ``label`` of its
+    items is a file path (a string with a path separator or an image file ending, or a list of such strings);
+    otherwise it is a classification datalist (class indices or names).
+
+    Args:
+        datalist: a datalist dict.
+
+    Raises:
+        InvalidDatasetError: ``task`` is given but is neither of the two.
+    """
+    task = datalist.get("task")
+    if task is not None:
+        if task not in _TASKS:
+            raise InvalidDatasetError(f"the datalist's task must be one of {_TASKS}, got {task!r}; fix its 'task'.")
+        return str(task)
+    for section in DATALIST_SECTIONS:
+        for item in datalist.get(section, []) or []:
+            label = item.get("label") if isinstance(item, Mapping) else None
+            values = label if isinstance(label, list) else [label]
+            for value in values:
+                if isinstance(value, str) and (
+                    "/" in value or "\\" in value or value.lower().endswith(_MASK_SUFFIXES)
+                ):
+                    return "segmentation"
+    return "classification"
+
+
+def datalist_path_keys(datalist: Mapping[str, Any], task: str | None = None) -> list[str]:
+    """The item keys that hold file paths: the datalist's ``path_keys`` (default ``["image"]``), plus ``label`` for
+    segmentation (the mask).
+
+    Args:
+        datalist: a datalist dict.
+        task: ``"classification"`` or ``"segmentation"``; None infers it (:func:`infer_datalist_task`).
+    """
+    keys = list(datalist.get("path_keys", ["image"]))
+    if (task or infer_datalist_task(datalist)) == "segmentation" and "label" not in keys:
+        keys.append("label")
+    return keys
+
+
+def load_datalist_json(path: str | os.PathLike, task: str | None = None) -> dict[str, Any]:
+    """Read a datalist JSON file and make its file paths absolute.
+
+    Relative paths are resolved against the file's folder, as ``monai.data.load_decathlon_datalist`` does, under every
+    key of :func:`datalist_path_keys` (so the mask of a segmentation item too). A hand-written datalist needs no other
+    entry than its sections: ``{"training": [{"image": "img/1.png", "label": "masks/1.png"}], "validation": [...]}``.
+
+    Args:
+        path: the JSON file.
+        task: ``"classification"`` or ``"segmentation"``; None reads the datalist's ``task`` or infers it from its
+            labels (:func:`infer_datalist_task`).
+
+    Returns:
+        the datalist dict, with ``task`` set.
+
+    Raises:
+        DatasetNotFoundError: the file does not exist.
+        InvalidDatasetError: the file is not a JSON object.
+    """
+    from monai_fusion.data.errors import DatasetNotFoundError
+
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise DatasetNotFoundError(
+            f"datalist {os.path.abspath(file)} does not exist; give the path of a datalist JSON file (e.g. one written "
+            "by `python -m monai_fusion.data prepare`)."
+        )
+    try:
+        datalist = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InvalidDatasetError(f"datalist {file} is not valid JSON ({err}); fix or rebuild it.") from err
+    if not isinstance(datalist, dict):
+        raise InvalidDatasetError(
+            f"datalist {file} holds a JSON {type(datalist).__name__}, not an object with 'training' / 'validation' "
+            "lists of items."
+        )
+    task = task or infer_datalist_task(datalist)
+    base = os.path.abspath(file.parent)
+    keys = datalist_path_keys(datalist, task)
+    for section in DATALIST_SECTIONS:
+        for item in datalist.get(section, []) or []:
+            for key in keys:
+                value = item.get(key)
+                if isinstance(value, str):
+                    item[key] = os.path.normpath(os.path.join(base, value))
+                elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+                    item[key] = [os.path.normpath(os.path.join(base, v)) for v in value]
+    datalist["task"] = task
+    return datalist
 
 
 def _count_classes(items: Sequence[Mapping[str, Any]], class_names: Sequence[str], task: str) -> dict[str, int]:
     if task == "segmentation":
-        return {class_names[-1]: len(items)}
+        return {class_names[-1] if class_names else "foreground": len(items)}
     counts = dict.fromkeys(class_names, 0)
     for item in items:
         counts[class_names[item["label"]]] += 1
@@ -109,12 +216,12 @@ def build_split_datalist(
         raise ValueError(f"task must be one of {_TASKS}, got {task!r}.")
     fractions = _check_split_args(fractions, folds)
     if not records:
-        raise ValueError(f"no records to split for {name!r}: the dataset folder holds no usable images.")
+        raise InvalidDatasetError(f"no records to split for {name!r}: the dataset folder holds no usable images.")
     class_names = [str(c) for c in class_names]
     case_ids = [str(r["case_id"]) for r in records]
     if len(set(case_ids)) != len(case_ids):
         dupes = sorted({c for c in case_ids if case_ids.count(c) > 1})[:10]
-        raise ValueError(f"case_id must be unique within {name!r}; repeated: {dupes}.")
+        raise InvalidDatasetError(f"case_id must be unique within {name!r}; repeated: {dupes}.")
     if task == "classification":
         bad = [
             r["case_id"]
@@ -188,16 +295,16 @@ def select_datalist_fold(datalist: Mapping[str, Any], fold: int) -> dict[str, An
     """
     folds = datalist.get("split", {}).get("folds")
     if not folds:
-        raise ValueError("this datalist has no folds; build it with folds=k to use cross-validation.")
+        raise InvalidDatasetError("this datalist has no folds; build it with folds=k to use cross-validation.")
     if not 0 <= fold < folds:
-        raise ValueError(f"fold must be in 0..{folds - 1}, got {fold}.")
+        raise InvalidDatasetError(f"fold must be in 0..{folds - 1}, got {fold}.")
     out = copy.deepcopy(dict(datalist))
     items = out["training"] + out["validation"]
     out["training"] = [r for r in items if r.get("fold") != fold]
     out["validation"] = [r for r in items if r.get("fold") == fold]
     out["split"]["fold"] = fold
     out["class_counts"] = {
-        s: _count_classes(out[s], out["class_names"], out.get("task", "classification")) for s in DATALIST_SECTIONS
+        s: _count_classes(out[s], out.get("class_names", []), infer_datalist_task(out)) for s in DATALIST_SECTIONS
     }
     out["numTraining"], out["numValidation"] = len(out["training"]), len(out["validation"])
     return out

@@ -41,6 +41,7 @@ from monai_fusion.data._scan import (
     read_csv_rows,
     walk_files,
 )
+from monai_fusion.data.errors import DatasetNotFoundError, InvalidDatasetError
 from monai_fusion.data.validate import DatalistProblem, DatalistValidationError
 
 __all__ = [
@@ -60,11 +61,11 @@ def _locate_csv(root: Path, given: str | os.PathLike | None, name: str, required
     if given is not None:
         path = Path(given)
         if not path.is_file():
-            raise FileNotFoundError(f"{path} does not exist.")
+            raise DatasetNotFoundError(f"{path} does not exist.")
         return path
     found = find_named_file(root, name)
     if found is None and required:
-        raise FileNotFoundError(f"{name} not found under {root}; pass its path explicitly or fix the folder layout.")
+        raise DatasetNotFoundError(f"{name} not found under {root}; pass its path explicitly or fix the folder layout.")
     return found
 
 
@@ -296,11 +297,11 @@ def build_dermoscopy_rcm_datalist(
     """
     csv_file = Path(csv_path).expanduser().resolve()
     if not csv_file.is_file():
-        raise FileNotFoundError(f"paired dermoscopy + RCM CSV not found: {csv_file}")
+        raise DatasetNotFoundError(f"paired dermoscopy + RCM CSV not found: {csv_file}")
     rows = read_csv_rows(csv_file, (case_column, image_column, label_column))
     rcm_columns = sorted((c for c in (rows[0] if rows else {}) if c.startswith(rcm_prefix)), key=_natural_key)
     if not rcm_columns:
-        raise ValueError(f"{csv_file} has no RCM column (names starting with {rcm_prefix!r}).")
+        raise InvalidDatasetError(f"{csv_file} has no RCM column (names starting with {rcm_prefix!r}).")
     names = list(class_names) if class_names is not None else sorted({r[label_column] for r in rows})
     problems, records = [], []
     for row in rows:

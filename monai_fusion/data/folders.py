@@ -45,6 +45,7 @@ from monai_fusion.data._scan import (
     finish_datalist,
     walk_files,
 )
+from monai_fusion.data.errors import DatasetNotFoundError, InvalidDatasetError
 from monai_fusion.data.validate import DatalistProblem, DatalistValidationError
 
 __all__ = [
@@ -201,7 +202,8 @@ def build_imagefolder_datalist(
     names = list(class_names) if class_names is not None else found
     missing = [c for c in names if c not in found]
     if missing or not names:
-        raise ValueError(f"{root} lacks the class folder(s) {missing or '(none with images)'}; it has {found}.")
+        missing_text = missing or "(none with images)"
+        raise InvalidDatasetError(f"{root} lacks the class folder(s) {missing_text}; it has {found}.")
     records = _class_dir_records(root, {c: root / c for c in names}, group_pattern, name)
     return finish_datalist(
         records,
@@ -252,7 +254,7 @@ def build_kvasir_datalist(
     root = existing_dataset_dir(dataset_dir, f"Kvasir v{version}")
     base = _find_dir_with_children(root, KVASIR_CLASSES)
     if base is None:
-        raise FileNotFoundError(f"no folder under {root} holds all 8 Kvasir class folders {list(KVASIR_CLASSES)}.")
+        raise DatasetNotFoundError(f"no folder under {root} holds all 8 Kvasir class folders {list(KVASIR_CLASSES)}.")
     records = _class_dir_records(base, {c: base / c for c in KVASIR_CLASSES}, None, f"Kvasir v{version}")
     return finish_datalist(
         records,

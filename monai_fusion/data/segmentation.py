@@ -40,6 +40,7 @@ from monai_fusion.data._scan import (
     read_csv_rows,
     walk_files,
 )
+from monai_fusion.data.errors import DatasetNotFoundError
 from monai_fusion.data.validate import DatalistProblem, DatalistValidationError
 
 __all__ = ["build_cvc_clinicdb_datalist", "build_kvasir_seg_datalist"]
@@ -98,7 +99,7 @@ def build_kvasir_seg_datalist(
     root = existing_dataset_dir(dataset_dir, "Kvasir-SEG")
     dirs = _find_pair_dirs(root, ["images"], ["masks"])
     if dirs is None:
-        raise FileNotFoundError(f"no folder under {root} holds both images/ and masks/ (the Kvasir-SEG layout).")
+        raise DatasetNotFoundError(f"no folder under {root} holds both images/ and masks/ (the Kvasir-SEG layout).")
     records = _pair_records(*dirs, {}, "Kvasir-SEG")
     return finish_datalist(
         records,
@@ -142,7 +143,7 @@ def build_cvc_clinicdb_datalist(
     root = existing_dataset_dir(dataset_dir, "CVC-ClinicDB")
     dirs = _find_pair_dirs(root, ["Original"], ["Ground Truth", "GroundTruth"])
     if dirs is None:
-        raise FileNotFoundError(
+        raise DatasetNotFoundError(
             f"no folder under {root} holds Original/ and 'Ground Truth'/ (the CVC-ClinicDB layout)."
         )
     groups: dict[str, str] = {}

@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from monai_fusion.data.datalist import DATALIST_SECTIONS
+from monai_fusion.data.datalist import DATALIST_SECTIONS, datalist_path_keys, infer_datalist_task
+from monai_fusion.data.errors import InvalidDatasetError
 
 __all__ = ["DatalistProblem", "DatalistValidationError", "ImageFileError", "inspect_image_file", "validate_datalist"]
 
@@ -102,7 +103,7 @@ def _check_finite(data: np.ndarray) -> None:
         raise ImageFileError(f"holds {n_nan} NaN and {n_inf} infinite value(s)", _NONFINITE_FIX)
 
 
-class DatalistValidationError(ValueError):
+class DatalistValidationError(InvalidDatasetError):
     """Raised with every problem found in a datalist (or in a dataset folder while building one).
 
     Args:
@@ -260,8 +261,14 @@ def validate_datalist(
     channels: Mapping[str, Sequence[int]] | None = None,
     sections: Sequence[str] = DATALIST_SECTIONS,
     progress: bool = True,
+    task: str | None = None,
+    class_names: Sequence[str] | None = None,
 ) -> int:
     """Check a datalist and raise one error listing every problem.
+
+    Labels are checked against the class names only for classification. A segmentation datalist needs nothing but
+    ``image`` and ``label`` (the mask file) in each item: ``{"training": [{"image": "1.png", "label": "1_mask.png"}]}``
+    is recognised as one (see ``infer_datalist_task``), and each mask must exist, decode and have its image's size.
 
     Args:
         datalist: a datalist dict or the path of its JSON file.
@@ -272,6 +279,10 @@ def validate_datalist(
         channels: allowed channel counts per path key, overriding the datalist's ``channels`` entry.
         sections: the sections to check.
         progress: show a tqdm progress bar.
+        task: ``"classification"`` or ``"segmentation"``; None reads the datalist's ``task``, or infers it from its
+            labels (mask file paths mean segmentation).
+        class_names: the classes of a classification datalist, in label order, overriding its ``class_names`` entry
+            (for a hand-written datalist that has none); labels must be indices into them or one of them.
 
     Returns:
         the number of items checked.
@@ -286,11 +297,9 @@ def validate_datalist(
         datalist = json.loads(json_path.read_text())
         base_dir = json_path.parent if base_dir is None else base_dir
     base = Path(base_dir) if base_dir is not None else None
-    task = datalist.get("task", "classification")
-    class_names = list(datalist.get("class_names", []))
-    path_keys = list(datalist.get("path_keys", ["image"]))
-    if task == "segmentation" and "label" not in path_keys:
-        path_keys.append("label")
+    task = task or infer_datalist_task(datalist)
+    class_names = [str(c) for c in (class_names if class_names is not None else datalist.get("class_names", []))]
+    path_keys = datalist_path_keys(datalist, task)
     allowed = {k: list(v) for k, v in (channels if channels is not None else datalist.get("channels", {})).items()}
     mask_keys = [k for k in path_keys if k == "mask" or (task == "segmentation" and k == "label")]
 
@@ -299,8 +308,16 @@ def validate_datalist(
     repeated: set[tuple[str, str, str]] = set()
     group_folds: dict[str, int] = {}
     items = [(s, i, item) for s in sections for i, item in enumerate(datalist.get(s, []))]
+    check_labels = task == "classification" and bool(class_names)
+    if task == "classification" and not class_names and items:
+        reason = "a classification datalist without 'class_names', so its labels cannot be checked"
+        fix = (
+            'add "class_names": [...] (the classes in label order) to it, or pass them (a bundle\'s --class_names); '
+            'for segmentation, give each item\'s mask file under "label" (or set "task": "segmentation")'
+        )
+        problems.append(DatalistProblem(subject, reason, fix))
     for section, index, item in tqdm(items, desc="validating datalist", disable=not progress, unit="item"):
-        if task == "classification":
+        if check_labels:
             problems += _check_label(item, class_names, section, index)
         sizes: dict[str, tuple[int, ...]] = {}
         for key in path_keys:

@@ -4,7 +4,7 @@
 
 Each file is either refused by ``validate_datalist`` (which ``bundle_utils.prepare_datalist`` runs before training)
 with an error naming the file, the reason and a fix, or accepted and read by the bundles' own preprocessing
-(``bundle_utils.classification_transforms``) exactly as documented, with nothing lost.
+(``validate#preprocessing`` of the bundle's ``train.json``) exactly as documented, with nothing lost.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from monai.bundle import ConfigParser
 from PIL import Image
 
 from monai_fusion import bundle_utils
 from monai_fusion.data.validate import DatalistValidationError, validate_datalist
-from tests.utils import require_data
+from tests.utils import REPO_ROOT, require_data
 
 
 def _real_image(dataset: str = "ham10000") -> Path:
@@ -54,8 +55,13 @@ def _refused(bad: Path, channels: list[int] | None = (3,)) -> str:
 
 
 def _preprocess(path: Path, size: tuple[int, int]) -> torch.Tensor:
-    """The bundles' evaluation chain at the image's own size, with no normalisation: what the network would get."""
-    chain = bundle_utils.classification_transforms(size, mode="eval", mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+    """The evaluation chain of a classification bundle (``validate#preprocessing`` of its ``train.json``) at the image's
+    own size, with no normalisation: what the network would get."""
+    parser = ConfigParser()
+    parser.read_config(str(REPO_ROOT / "bundles" / "cdfinet" / "configs" / "train.json"))
+    parser.update({"image_size": list(size), "eval_resize_ratio": 1.0, "colour_constancy": False})
+    parser.update({"intensity_mean": [0.0, 0.0, 0.0], "intensity_std": [1.0, 1.0, 1.0]})
+    chain = parser.get_parsed_content("validate#preprocessing")
     return chain({"image": str(path), "label": 0})["image"]
 
 

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import runpy
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from monai.data import load_decathlon_datalist
 
 from monai_fusion.data.cli import format_split_table, prepare_data_main
+from tests.data.standins import write_image
 from tests.utils import REPO_ROOT, require_data
 
 
@@ -46,13 +49,58 @@ def test_prepare_ham10000_end_to_end(tmp_path, capsys):
     raw = json.loads(output.read_text())
     assert raw["split"]["seed"] == 3 and not raw["training"][0]["image"].startswith("/")
     loaded = load_decathlon_datalist(output, is_segmentation=False, data_list_key="validation")
-    assert len(loaded) == raw["numValidation"] and all(item["image"].startswith(str(ham)) for item in loaded)
+    assert len(loaded) == raw["numValidation"]
+    # paths name the real files, whether ../shared (or a folder above it) is a symlink or not
+    for item in loaded:
+        assert Path(item["image"]).is_file() and Path(item["image"]).resolve().is_relative_to(ham.resolve())
     assert format_split_table(raw) in text
 
     code, text = _run(["validate", str(output), "--no-decode", "--no-progress"])
     assert code == 0 and "8544 items, no problems" in text
     code, text = _run(["table", str(output)])
     assert code == 0 and text.startswith("HAM10000: grouped_stratified split, seed 3")
+
+
+def _image_folder(root: Path, per_class: int = 5) -> Path:
+    for c, name in enumerate(("benign", "malignant")):
+        for k in range(per_class):
+            write_image(root / name / f"{name}_{k}.png", seed=10 * c + k)
+    return root
+
+
+def test_prepare_without_output_writes_to_the_user_folder_and_says_where(tmp_path, monkeypatch):
+    """No --output: the datalist goes to $MONAI_FUSION_HOME/datalists/<source>.json, not the working directory."""
+    data = _image_folder(tmp_path / "data")
+    monkeypatch.setenv("MONAI_FUSION_HOME", str(tmp_path / "home"))
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    code, text = _run(["prepare", "imagefolder", "--dataset-dir", str(data), "--no-progress"])
+    expected = tmp_path / "home" / "datalists" / "imagefolder.json"
+    assert code == 0 and text.splitlines()[-1] == f"wrote {expected}"
+    assert json.loads(expected.read_text())["numTraining"] == 8 and not any(cwd.iterdir())
+    code, text = _run(["prepare", "imagefolder", "--dataset-dir", str(data), "--folds", "2", "--no-validate"])
+    assert code == 0 and text.splitlines()[-1] == f"wrote {tmp_path / 'home' / 'datalists' / 'imagefolder_2fold.json'}"
+
+
+def test_prepare_through_symlinked_folders(tmp_path):
+    """The data folder and the output folder reached through symlinks (as ../shared often is): relative paths still
+    lead MONAI's loader to the real files."""
+    real = _image_folder(tmp_path / "disk" / "deep" / "images")
+    (tmp_path / "data").symlink_to(real, target_is_directory=True)
+    (tmp_path / "disk" / "out").mkdir()
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "out").symlink_to(tmp_path / "disk" / "out", target_is_directory=True)
+    output = tmp_path / "a" / "b" / "out" / "split.json"  # the link is deeper than its target
+    argv = ["prepare", "imagefolder", "--dataset-dir", str(tmp_path / "data"), "--output", str(output)]
+    code, text = _run([*argv, "--relative-paths", "--no-progress"])
+    assert code == 0 and text.splitlines()[-1] == f"wrote {output}"
+    for section in ("training", "validation", "test"):
+        loaded = load_decathlon_datalist(output, is_segmentation=False, data_list_key=section)
+        for item in loaded:
+            assert os.path.isfile(item["image"]) and Path(item["image"]).resolve().parent.parent == real.resolve()
+    code, _ = _run(["validate", str(output), "--no-progress"])
+    assert code == 0
 
 
 def test_prepare_with_folds(tmp_path):
