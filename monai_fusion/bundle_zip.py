@@ -7,9 +7,12 @@ is what the bundle specification asks for and what ``monai.bundle.download`` ext
 Only the files git tracks or would add are packed when the bundle is inside a git work tree (so ``eval/``, ``runs/``
 and local checkpoints stay out), unless ``include`` names more (e.g. ``models/model.pt`` once trained).
 
+Without ``--output`` the zip goes to ``dist/<name>_v<version>.zip`` under ``$MONAI_FUSION_HOME`` (default
+``~/.cache/monai_fusion``), outside the bundle and the repository; the command prints where it went.
+
 Command line::
 
-    python -m monai_fusion.bundle_zip bundles/cdfinet --output dist/cdfinet_v0.1.0.zip [--include models/model.pt]
+    python -m monai_fusion.bundle_zip bundles/cdfinet [--output /tmp/cdfinet_v0.1.0.zip] [--include models/model.pt]
 """
 
 from __future__ import annotations
@@ -27,12 +30,20 @@ __all__ = ["bundle_files", "listed_files", "pack_bundle"]
 _STORED_SUFFIXES = (".pt", ".pth", ".ts", ".onnx", ".data")
 
 
-def listed_files(folder: str | os.PathLike) -> list[Path]:
-    """Files git tracks or would add under ``folder`` (every file when ``folder`` is not in a git work tree)."""
+def listed_files(folder: str | os.PathLike, untracked: bool = True) -> list[Path]:
+    """Files git tracks under ``folder``, and with ``untracked`` also those it would add (untracked, not ignored);
+    every file when ``folder`` is not in a git work tree.
+
+    Args:
+        folder: the folder to list.
+        untracked: also list untracked files that are not git-ignored. With False the listing is what the
+            repository holds, whatever an earlier run left in the checkout (``scripts/verify_bundles.py``).
+    """
     folder = Path(folder)
+    extra = ["--others", "--exclude-standard"] if untracked else []
     try:
         out = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
+            ["git", "ls-files", "-z", "--cached", *extra, "--", "."],
             cwd=folder,
             capture_output=True,
             check=True,
@@ -78,7 +89,8 @@ def pack_bundle(
 
     Args:
         bundle: the bundle folder.
-        output: the zip path; default ``<bundle parent>/<name>_v<version>.zip`` (the zoo's release-asset name).
+        output: the zip path; default ``<monai_fusion_home()>/dist/<name>_v<version>.zip`` (the zoo's release-asset
+            name, outside the bundle and the repository).
         name: the top folder name, default the folder name of ``bundle``. ``monai.bundle.download`` extracts the
             archive next to itself and expects this folder to equal ``--name``.
         include: extra files to pack even if git ignores them, relative to ``bundle``.
@@ -91,7 +103,9 @@ def pack_bundle(
     files = bundle_files(root, include)
     if output is None:
         version = json.loads((root / "configs" / "metadata.json").read_text(encoding="utf-8"))["version"]
-        output = root.parent / f"{name}_v{version}.zip"
+        from monai_fusion.data.catalogue import monai_fusion_home
+
+        output = monai_fusion_home() / "dist" / f"{name}_v{version}.zip"
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(output, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -106,11 +120,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Command-line entry: ``python -m monai_fusion.bundle_zip <bundle> [--output ZIP] [--include PATH ...]``."""
     parser = argparse.ArgumentParser(description="Pack a MONAI bundle folder into a model-zoo style zip.")
     parser.add_argument("bundle", help="bundle folder, e.g. bundles/cdfinet")
-    parser.add_argument("--output", help="zip path (default <parent>/<name>_v<version>.zip)")
+    parser.add_argument(
+        "--output",
+        help="zip path (default: dist/<name>_v<version>.zip under $MONAI_FUSION_HOME, or else ~/.cache/monai_fusion)",
+    )
     parser.add_argument("--name", help="top folder name inside the zip (default: the folder name)")
     parser.add_argument("--include", nargs="*", default=[], help="extra files, e.g. models/model.pt")
     args = parser.parse_args(argv)
-    print(pack_bundle(args.bundle, args.output, args.name, args.include))
+    archive = pack_bundle(args.bundle, args.output, args.name, args.include)
+    with zipfile.ZipFile(archive) as z:
+        count = len(z.namelist())
+    print(f"wrote {archive.resolve()} ({count} files, {archive.stat().st_size / 2**20:.2f} MiB)")
 
 
 if __name__ == "__main__":

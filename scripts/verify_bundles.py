@@ -7,8 +7,9 @@ Our own implementation of the checks the model zoo's CI runs (specs: monai_bundl
 * ``files``: the zoo's necessary files (``configs/metadata.json``, ``LICENSE``) and our required ones
   (``configs/inference.json``, ``docs/README.md``, ``large_files.yml``).
 * ``weights``: ``models/model.pt`` is a zoo *preferred* file. No bundle ships weights (they go through
-  ``large_files.yml`` once published), so an absent file is reported as ``not shipped`` (a note, not a pass) and
-  ``large_files.yml`` is checked instead (a ``large_files`` list whose entries have ``path`` and ``url``).
+  ``large_files.yml`` once published), so a file git does not track is reported as ``not shipped`` (a note, not a
+  pass), even when a local training run left one, and ``large_files.yml`` is checked instead (a ``large_files`` list
+  whose entries have ``path`` and ``url``). Outside a git work tree, a ``models/model.pt`` on disk counts as shipped.
 * ``version``: semantic version, present in ``changelog``, and the newest changelog entry (which must also be the
   first, the zoo convention) equals it.
 * ``metadata``: ``monai.bundle.verify_metadata`` against the offline schema file (never downloaded).
@@ -19,13 +20,18 @@ Our own implementation of the checks the model zoo's CI runs (specs: monai_bundl
   written to a temporary folder (no weights ship), reloaded with ``torch.jit.load``; outputs must equal PyTorch's.
 * ``json``: every JSON file is what pre-commit's ``pretty-format-json --no-sort-keys --indent=4`` would write.
 * ``size``: no file of the bundle over 1 MiB (pre-commit ``check-added-large-files --maxkb=1024``); the row
-  ``(repository)`` applies the same limit to every file git tracks or would add.
+  ``(repository)`` applies the same limit to every file git tracks.
+
+``json`` and ``size`` look at the files git tracks (every file outside a git work tree), so what an earlier run left
+in the checkout (a datalist in the repository root, ``eval/`` outputs, a trained ``models/model.pt``) changes no
+result.
 
 Usage::
 
     python scripts/verify_bundles.py                       # every bundle under bundles/
     python scripts/verify_bundles.py --bundles cdfinet hifuse --image-size 64
     python scripts/verify_bundles.py --schema /path/to/meta_schema_20240725.json
+    python scripts/verify_bundles.py --bundles-dir /tmp/checkout/bundles --repo-root /tmp/checkout
 
 Exit status: 0 when no check fails, 1 when one does, 2 for bad arguments (e.g. the schema file is missing).
 """
@@ -112,12 +118,15 @@ def check_weights(root: Path, **_: object) -> Result:
     bad = [e for e in entries if not isinstance(e, dict) or not {"path", "url"} <= set(e)]
     if bad:
         return _fail(f"large_files.yml entries without 'path' and 'url': {bad}")
+    from monai_fusion.bundle_zip import listed_files
+
     listed = [e["path"] for e in entries]
-    if (root / "models" / "model.pt").is_file():
-        return _pass("models/model.pt present (local file, git-ignored)")
+    if (root / "models" / "model.pt") in listed_files(root, untracked=False):
+        return _pass("models/model.pt shipped with the bundle")
+    local = " (a local, untracked models/model.pt is not counted)" if (root / "models" / "model.pt").is_file() else ""
     if "models/model.pt" in listed:
-        return Result("NOTE", "models/model.pt not shipped: downloaded through large_files.yml")
-    return Result("NOTE", "models/model.pt not shipped (large_files.yml lists no weights yet)")
+        return Result("NOTE", f"models/model.pt not shipped: downloaded through large_files.yml{local}")
+    return Result("NOTE", f"models/model.pt not shipped (large_files.yml lists no weights yet){local}")
 
 
 def check_version(root: Path, **_: object) -> Result:
@@ -259,7 +268,7 @@ def check_json(root: Path, **_: object) -> Result:
     bad = []
     from monai_fusion.bundle_zip import listed_files
 
-    files = sorted(p for p in listed_files(root) if p.suffix == ".json")  # not git-ignored outputs (eval/)
+    files = sorted(p for p in listed_files(root, untracked=False) if p.suffix == ".json")  # tracked files only
     for path in files:
         text = path.read_text(encoding="utf-8")
         try:
@@ -275,7 +284,7 @@ def check_json(root: Path, **_: object) -> Result:
 def check_size(root: Path, **_: object) -> Result:
     from monai_fusion.bundle_zip import listed_files
 
-    files = listed_files(root)
+    files = listed_files(root, untracked=False)
     big = [
         f"{p.relative_to(root)} ({p.stat().st_size / 2**20:.1f} MiB)"
         for p in files
@@ -332,6 +341,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bundles", nargs="+", help="bundle names under --bundles-dir (default: all of them)")
     parser.add_argument("--bundles-dir", type=Path, default=REPO_ROOT / "bundles", help="folder holding the bundles")
+    parser.add_argument(
+        "--repo-root", type=Path, default=REPO_ROOT, help="the checkout whose tracked files the (repository) row checks"
+    )
     parser.add_argument("--schema", type=Path, default=DEFAULT_SCHEMA, help="offline copy of the metadata schema")
     parser.add_argument(
         "--image-size",
@@ -383,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
             c: run_check(c, root, schema=args.schema, image_size=args.image_size, fast=args.fast) for c in args.checks
         }
     if not args.no_repo_row and "size" in args.checks:
-        rows["(repository)"] = {"size": run_check("size", REPO_ROOT)}
+        rows["(repository)"] = {"size": run_check("size", args.repo_root)}
     print(format_table(rows, tuple(args.checks)))
     failed = sum(r.status == "FAIL" for results in rows.values() for r in results.values())
     print(f"\n{failed} failing check(s); {time.perf_counter() - start:.0f} s")

@@ -19,6 +19,7 @@ import torch
 from monai.bundle import ConfigParser, download, load
 
 from monai_fusion.bundle_zip import bundle_files, pack_bundle
+from monai_fusion.bundle_zip import main as bundle_zip_main
 from tests.bundles.classification_cases import IMAGE_SIZE, TINY_NETWORKS, bundle_dir
 from tests.utils import REPO_ROOT
 
@@ -41,11 +42,27 @@ def test_zip_layout_is_one_top_folder_named_after_the_bundle(name: str, tmp_path
     assert meta["version"] == json.loads((bundle_dir(name) / "configs" / "metadata.json").read_text())["version"]
 
 
-def test_default_zip_name_and_bad_input(tmp_path: Path) -> None:
+def test_default_zip_goes_to_the_user_folder_not_the_checkout(tmp_path: Path, monkeypatch, capsys) -> None:
+    """No --output: the zip lands in $MONAI_FUSION_HOME/dist (the command prints it), not in the checkout."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("MONAI_FUSION_HOME", str(home))
+    monkeypatch.chdir(REPO_ROOT)  # the README's command, from the repository root
+    version = json.loads((bundle_dir("cdfinet") / "configs" / "metadata.json").read_text())["version"]
+    before = {*REPO_ROOT.glob("*.zip"), *(REPO_ROOT / "bundles").rglob("*.zip")}
+    bundle_zip_main(["bundles/cdfinet"])
+    expected = home / "dist" / f"cdfinet_v{version}.zip"
+    assert expected.is_file() and capsys.readouterr().out.startswith(f"wrote {expected.resolve()} (")
+    assert {*REPO_ROOT.glob("*.zip"), *(REPO_ROOT / "bundles").rglob("*.zip")} == before  # nothing new in the checkout
+    with zipfile.ZipFile(expected) as z:
+        assert "cdfinet/configs/metadata.json" in z.namelist()
+
+
+def test_default_zip_name_and_bad_input(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MONAI_FUSION_HOME", str(tmp_path / "home"))
     copy = tmp_path / "cdfinet"
     shutil.copytree(bundle_dir("cdfinet"), copy)
     version = json.loads((copy / "configs" / "metadata.json").read_text())["version"]
-    assert pack_bundle(copy) == tmp_path / f"cdfinet_v{version}.zip"
+    assert pack_bundle(copy) == tmp_path / "home" / "dist" / f"cdfinet_v{version}.zip"
     with pytest.raises(FileNotFoundError, match="configs/metadata.json"):
         pack_bundle(tmp_path / "missing")
     with pytest.raises(FileNotFoundError, match="models/model.pt"):

@@ -78,3 +78,37 @@ def test_missing_schema_is_a_clear_error(tmp_path: Path) -> None:
     done = _run("--schema", str(tmp_path / "nope.json"), "--checks", "files")
     assert done.returncode == 2
     assert "nope.json not found" in done.stderr and "--schema PATH" in done.stderr
+
+
+def _git(cwd: Path, *args: str) -> None:
+    cmd = ["git", "-c", "user.email=t@example.com", "-c", "user.name=test", "-c", "commit.gpgsign=false", *args]
+    subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)
+
+
+def test_leftovers_of_earlier_runs_change_no_result(tmp_path: Path) -> None:
+    """A checkout (a git copy in tmp_path) where earlier runs left a 2 MiB datalist in the root, a trained
+    models/model.pt and an untracked, badly formatted JSON in the bundle: the files, weights, json and size checks
+    report exactly what the repository holds. Control: once the big file is committed, the size check fails."""
+    checkout = tmp_path / "checkout"
+    bundle = checkout / "bundles" / "cdfinet"
+    shutil.copytree(REPO_ROOT / "bundles" / "cdfinet", bundle, ignore=shutil.ignore_patterns("models", "eval", "runs"))
+    shutil.copy(REPO_ROOT / ".gitignore", checkout / ".gitignore")
+    _git(checkout, "init", "-q")
+    _git(checkout, "add", ".")
+    _git(checkout, "commit", "-q", "-m", "bundle")
+    (checkout / "ham10000.json").write_text(json.dumps({"training": ["x" * 100] * 21000}))  # > 1 MiB
+    (bundle / "models").mkdir()
+    (bundle / "models" / "model.pt").write_bytes(b"\0" * 2048)
+    (bundle / "configs" / "scratch.json").write_text('{"b": 1,\n  "a": 2}\n')
+    args = ("--bundles-dir", str(checkout / "bundles"), "--repo-root", str(checkout))
+    done = _run(*args, "--checks", "files", "weights", "json", "size")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "| cdfinet | PASS | NOTE | PASS | PASS |" in done.stdout
+    assert "NOTE cdfinet / weights: models/model.pt not shipped" in done.stdout
+    assert "a local, untracked models/model.pt is not counted" in done.stdout
+    assert "| (repository) | - | - | - | PASS |" in done.stdout
+
+    _git(checkout, "add", "ham10000.json")
+    _git(checkout, "commit", "-q", "-m", "a big file")
+    done = _run(*args, "--checks", "size")
+    assert done.returncode == 1 and "FAIL (repository) / size: over 1 MiB: ham10000.json" in done.stdout
