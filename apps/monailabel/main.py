@@ -26,7 +26,11 @@ patch_pydicom_seg()
 
 from fusion_label.bundles import CLASSIFICATION, SEGMENTATION, resolve_bundles  # noqa: E402
 from fusion_label.datastore import FusionDatastore  # noqa: E402
-from fusion_label.infers import ClassificationBundleInferTask, SegmentationBundleInferTask  # noqa: E402
+from fusion_label.infers import (  # noqa: E402
+    ClassificationBundleInferTask,
+    SegmentationBundleInferTask,
+    UntrainedInferTask,
+)
 from fusion_label.security import RequestRefusedError, check_inside, upload_dir  # noqa: E402
 from fusion_label.trainers import SegmentationBundleTrainTask  # noqa: E402
 from monailabel.config import settings  # noqa: E402
@@ -69,12 +73,15 @@ class FusionApp(MONAILabelApp):
         )
 
     def info(self) -> dict[str, Any]:
-        """MONAI Label's info, with the top-level ``labels`` a viewer shows as segments: segmentation labels only.
+        """MONAI Label's info, each model with ``"trained"``, the top-level ``labels`` those a viewer shows as segments.
 
         MONAI Label merges every model's labels there (8 Kvasir classes, 7 HAM10000 classes and ``polyp``); a segment
         editor would offer class names as segments. Class names stay in each classification model's ``labels``.
         """
+        self._refresh()
         meta = super().info()
+        for model in meta["models"].values():
+            model.setdefault("trained", True)
         labels: list[str] = []
         for model in meta["models"].values():
             if model.get("type") == SEGMENTATION and isinstance(model.get("labels"), dict):
@@ -88,12 +95,15 @@ class FusionApp(MONAILabelApp):
         """MONAI Label's ``infer`` on a known model and an image that is a datastore id or an uploaded file.
 
         Raises:
-            RequestRefusedError: 404 for an unknown model or image id; 400 for a path outside the datastore, the upload
-                folder and the session store (``/etc/passwd``, a file elsewhere on the server).
+            RequestRefusedError: 404 for an unknown model or image id; 409 for a model without weights; 400 for a path
+                outside the datastore, the upload folder and the session store (``/etc/passwd``, any other file).
         """
         model = request.get("model")
         if model not in self._infers:
             raise RequestRefusedError(404, f"unknown model {model!r}; available: {sorted(self._infers)}")
+        self._refresh()
+        if isinstance(self._infers[model], UntrainedInferTask):
+            self._infers[model](request)  # raises 409: untrained
         image = request.get("image")
         if isinstance(image, str):
             store = datastore if datastore else self.datastore()
@@ -110,14 +120,25 @@ class FusionApp(MONAILabelApp):
 
     def init_infers(self) -> dict[str, InferTask]:
         """One infer task per bundle, named after its folder."""
+        return {name: self._infer_task(name) for name in self.bundles}
+
+    def _infer_task(self, name: str) -> InferTask:
+        """The bundle's infer task, or an :class:`UntrainedInferTask` while it has no weights."""
+        bundle = self.bundles[name]
+        if not bundle.weights.is_file():
+            return UntrainedInferTask(name, str(bundle.path), bundle.task)
         task_class = {CLASSIFICATION: ClassificationBundleInferTask, SEGMENTATION: SegmentationBundleInferTask}
-        infers: dict[str, InferTask] = {}
-        for name, bundle in self.bundles.items():
-            task = task_class[bundle.task](str(bundle.path), self.conf)
-            if not task.is_valid():
-                raise RuntimeError(f"MONAI Label rejected bundle {name!r} at {bundle.path}; see the log above.")
-            infers[name] = task
-        return infers
+        task = task_class[bundle.task](str(bundle.path), self.conf)
+        if not task.is_valid():
+            raise RuntimeError(f"MONAI Label rejected bundle {name!r} at {bundle.path}; see the log above.")
+        return task
+
+    def _refresh(self) -> None:
+        """Swap in the real infer task of a bundle whose weights appeared (training through the server wrote them)."""
+        for name, task in list(self._infers.items()):
+            if isinstance(task, UntrainedInferTask) and task.weights.is_file():
+                logger.info("bundle %r has weights now (%s): serving it", name, task.weights)
+                self._infers[name] = self._infer_task(name)
 
     def init_trainers(self) -> dict[str, TrainTask]:
         """A train task per segmentation bundle (unless ``--conf skip_trainers true``)."""

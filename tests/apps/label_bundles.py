@@ -45,7 +45,8 @@ TRAIN_OVERRIDES: dict[str, dict[str, Any]] = {
 }
 
 
-def _rewrite(config_file: Path, overrides: dict[str, Any]) -> ConfigParser:
+def rewrite_config(config_file: Path, overrides: dict[str, Any]) -> ConfigParser:
+    """Set ``overrides`` (``"a#b"`` ids) in ``config_file`` in place; returns the parser of the rewritten config."""
     parser = ConfigParser()
     parser.read_config(str(config_file))
     for key, value in overrides.items():
@@ -72,9 +73,9 @@ def make_tiny_bundle(name: str, dest: Path, weights: bool = True, seed: int = 0)
     bundle = dest / name
     shutil.copytree(REPO_ROOT / "bundles" / name, bundle)
     configs = bundle / "configs"
-    parser = _rewrite(configs / "inference.json", INFERENCE_OVERRIDES[name])
+    parser = rewrite_config(configs / "inference.json", INFERENCE_OVERRIDES[name])
     if name in TRAIN_OVERRIDES:
-        _rewrite(configs / "train.json", TRAIN_OVERRIDES[name])
+        rewrite_config(configs / "train.json", TRAIN_OVERRIDES[name])
     if weights:
         parser["bundle_root"] = str(bundle)
         torch.manual_seed(seed)

@@ -34,11 +34,17 @@ def test_task_type_comes_from_metadata() -> None:
     assert {name: bundle_task_type(REPO_BUNDLES / name) for name in ALL} == ALL
 
 
-def test_named_bundle_without_weights_is_refused(tmp_path: Path) -> None:
-    conf = {"models": "mfsf2net_segmentation", "bundle_path": str(tmp_path)}
+def test_named_bundle_without_weights_is_refused_unless_trainable(tmp_path: Path) -> None:
     _copy("mfsf2net_segmentation", tmp_path, weights=False)
+    _copy("hifuse", tmp_path, weights=False)
+    conf = {"models": "mfsf2net_segmentation", "bundle_path": str(tmp_path), "skip_trainers": "true"}
     with pytest.raises(MissingWeightsError, match=r"mfsf2net_segmentation/models/model\.pt does not exist.*Fix: train"):
         resolve_bundles(tmp_path / "app", conf)
+    with pytest.raises(MissingWeightsError, match=r"hifuse/models/model\.pt does not exist"):  # no trainer: refused
+        resolve_bundles(tmp_path / "app", {"models": "hifuse", "bundle_path": str(tmp_path)})
+    # training on: the segmentation bundle is served untrained, to be trained through the server
+    entry = resolve_bundles(tmp_path / "app", {"models": "mfsf2net_segmentation", "bundle_path": str(tmp_path)})
+    assert entry["mfsf2net_segmentation"].trained is False
 
 
 def test_search_order_and_implicit_selection(tmp_path: Path) -> None:

@@ -87,3 +87,33 @@ def test_train_segmentation_bundle_through_monailabel(tmp_path: Path) -> None:
     with Image.open(mask_file) as mask:
         assert mask.size == Image.open(kvasir / "images" / names[0]).size
     assert result["label_names"] == {"polyp": 1}
+
+
+def test_train_task_never_reports_done_without_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run that writes no ``models/model.pt`` raises (the server's task ends in ERROR, not DONE); "pretrained" without
+    a file (``None`` or missing) trains from scratch instead of MONAI Label's ``os.path.exists(None)`` TypeError."""
+    import_monailabel()
+    from fusion_label.security import RequestRefusedError
+    from fusion_label.trainers import SegmentationBundleTrainTask
+    from monailabel.tasks.train.bundle import BundleTrainTask
+
+    from tests.apps.label_bundles import make_tiny_bundle
+
+    bundle = make_tiny_bundle("mfsf2net_segmentation", tmp_path / "bundles", weights=False)
+    task = SegmentationBundleTrainTask(str(bundle), {})
+    handlers: list = []
+    task._load_checkpoint(None, False, handlers)
+    task._load_checkpoint(str(bundle / "models" / "model.pt"), True, handlers)
+    assert handlers == []
+
+    class TwoLabels:
+        def datalist(self) -> list:
+            return [{"image": "a", "label": "a"}, {"image": "b", "label": "b"}]
+
+    monkeypatch.setattr(BundleTrainTask, "__call__", lambda self, request, datastore: {})  # trains nothing
+    with pytest.raises(RuntimeError, match=r"training finished without writing .*model\.pt"):
+        task({"model": "mfsf2net_segmentation", "max_epochs": 1}, TwoLabels())
+    with pytest.raises(RequestRefusedError, match="at least 2 labelled images"):
+        task({"model": "mfsf2net_segmentation"}, type("One", (), {"datalist": lambda self: [{}]})())
+    with pytest.raises(RequestRefusedError, match="model_filename '../x.pt' refused"):
+        task({"model": "mfsf2net_segmentation", "model_filename": "../x.pt"}, TwoLabels())

@@ -10,6 +10,9 @@ Bundles are found by folder name (``--conf models a,b``) in, first to last:
 
 The task type comes from the bundle's ``metadata.json``: ``outputs.pred.format == "classes"`` is classification,
 ``"segmentation"`` is segmentation; the folder name is not used (MONAI Label's default guesses from it).
+
+A segmentation bundle named in ``--conf models`` without ``models/model.pt`` is served *untrained* (``trained=False``)
+when training is on (no ``--conf skip_trainers true``): the user labels images and trains it through the server.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class BundleEntry:
     name: str
     path: Path
     task: str
+    trained: bool = True
 
     @property
     def weights(self) -> Path:
@@ -101,8 +105,9 @@ def resolve_bundles(app_dir: str | os.PathLike, conf: Mapping[str, str]) -> dict
     """The bundles to serve, by name.
 
     ``--conf models a,b`` names bundle folders; each must exist in :func:`bundle_search_dirs` and hold
-    ``models/model.pt``. Without ``models`` (or with ``models all``) every bundle found that has weights is served and
-    the others are skipped with a warning.
+    ``models/model.pt``, except a segmentation bundle while training is on (``skip_trainers`` not ``true``), which is
+    returned with ``trained=False`` (it can be trained through the server). Without ``models`` (or with
+    ``models all``) every bundle found that has weights is served and the others are skipped with a warning.
 
     Args:
         app_dir: the app folder (``apps/monailabel``).
@@ -110,7 +115,8 @@ def resolve_bundles(app_dir: str | os.PathLike, conf: Mapping[str, str]) -> dict
 
     Raises:
         ValueError: ``zoo_source`` is not ``local``, a named bundle does not exist, or no bundle can be served.
-        MissingWeightsError: a named bundle has no ``models/model.pt`` (the message names the file and the fix).
+        MissingWeightsError: a named bundle has no ``models/model.pt`` and cannot be trained here (the message names
+            the file and the fix).
     """
     source = conf.get("zoo_source", "local")
     if source != "local":
@@ -121,6 +127,7 @@ def resolve_bundles(app_dir: str | os.PathLike, conf: Mapping[str, str]) -> dict
     dirs = bundle_search_dirs(app_dir, conf)
     available = _available(dirs)
     requested = [n.strip() for n in conf.get("models", "all").split(",") if n.strip()]
+    trainable = conf.get("skip_trainers", "false").strip().lower() not in ("true", "1", "yes")
     explicit = requested != ["all"]
     names = requested if explicit else list(available)
     entries: dict[str, BundleEntry] = {}
@@ -131,12 +138,17 @@ def resolve_bundles(app_dir: str | os.PathLike, conf: Mapping[str, str]) -> dict
                 f"configs/metadata.json and configs/inference.json). Available: {sorted(available)}."
             )
         path = available[name]
+        task = bundle_task_type(path)
         if not (path / WEIGHTS).is_file():
+            if explicit and task == SEGMENTATION and trainable:
+                logger.warning(f"bundle {name!r} has no weights ({path / WEIGHTS}): served untrained; train it first")
+                entries[name] = BundleEntry(name, path, task, trained=False)
+                continue
             if explicit:
                 raise MissingWeightsError(_missing_weights_message(name, path))
             logger.warning(_missing_weights_message(name, path))
             continue
-        entries[name] = BundleEntry(name, path, bundle_task_type(path))
+        entries[name] = BundleEntry(name, path, task)
     if not entries:
         raise ValueError(
             f"no bundle with weights (models/model.pt) found in {[str(d) for d in dirs]}; train one or name it with "

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from monai.transforms import CopyItemsd, EnsureTyped, SqueezeDimd
-from monailabel.interfaces.tasks.infer_v2 import InferType
+from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 from monailabel.tasks.infer.bundle import BundleInferTask
 
 #: request defaults of the segmentation task (a request may override them).
@@ -67,3 +67,40 @@ class SegmentationBundleInferTask(BundleInferTask):
     def post_transforms(self, data: Any = None) -> list:
         """The bundle's postprocessing (sigmoid, ``Invertd``, threshold), then ``(1, W, H)`` -> ``(W, H)``."""
         return [*super().post_transforms(data), SqueezeDimd(keys=self.output_label_key, dim=0)]
+
+
+class UntrainedInferTask(InferTask):
+    """Stands for a bundle that has no ``models/model.pt`` yet: listed by ``/info/`` (``"trained": false``), refuses
+    inference with 409 until training writes the weights (the app then swaps in the bundle's real task).
+
+    Args:
+        name: the model name (bundle folder name).
+        path: the bundle folder.
+        task_type: ``"classification"`` or ``"segmentation"``.
+    """
+
+    def __init__(self, name: str, path: str, task_type: str) -> None:
+        with open(Path(path) / "configs" / "metadata.json") as f:
+            meta = json.load(f)
+        labels = mask_labels(path) if task_type == InferType.SEGMENTATION else None
+        super().__init__(type=task_type, labels=labels, dimension=2, description=meta.get("description", name))
+        self.name = name
+        self.weights = Path(path) / "models" / "model.pt"
+
+    def is_valid(self) -> bool:
+        """Listed by ``/info/``."""
+        return True
+
+    def info(self) -> dict[str, Any]:
+        """MONAI Label's task info with ``"trained": False``."""
+        return {**super().info(), "trained": False}
+
+    def __call__(self, request: dict[str, Any]) -> tuple[str | None, dict]:
+        """Always refuses (409): there are no weights to infer with."""
+        from .security import RequestRefusedError
+
+        raise RequestRefusedError(
+            409,
+            f"model {self.name!r} is untrained: {self.weights} does not exist yet; save labels (PUT /datastore/label) "
+            f"and train it (POST /train/{self.name}), or copy trained weights to that path",
+        )

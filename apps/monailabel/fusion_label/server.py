@@ -14,6 +14,8 @@ MONAI Label's app is taken as it is and wrapped (the installed package is not mo
   uploaded file (never a server path; ``params`` may not name files), the answer for an unreadable image is 415/422,
   and the work runs in worker threads (``infer_concurrency`` at once, ``infer_queue`` waiting, 503 beyond) so the
   event loop keeps answering ``/info/`` and ``/datastore/``;
+* **training** (``POST /train/{model}``) is checked first: 404 for a model without a trainer, 422 with fewer labelled
+  images than training needs, 400 for bad parameters (:func:`fusion_label.trainers.check_train_request`);
 * **errors**: :class:`~fusion_label.security.RequestRefusedError` and MONAI Label's not-found errors become 4xx answers
   ``{"detail": "<one line>"}``; anything else is a 500 with a one-line body, the traceback stays in the log.
 
@@ -54,7 +56,7 @@ logger = logging.getLogger(__name__)
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable, Callable], Awaitable[None]]
 #: request ``params`` keys that would name a file or another model; refused (400).
-FORBIDDEN_PARAMS = ("image", "image_path", "label", "file", "session", "session_id", "model", "model_filename")
+FORBIDDEN_PARAMS = ("image", "image_path", "label", "file", "session", "session_id", "model")
 #: answered without a token: MONAI Label's login protocol (the password is the token).
 PUBLIC_PATHS = ("/auth/", "/auth/token")
 
@@ -159,8 +161,10 @@ def _parse_params(params: str) -> dict[str, Any]:
     ext = parsed.get("result_extension")
     if ext is not None and ext not in RESULT_EXTENSIONS:
         raise RequestRefusedError(400, f"result_extension {ext!r} refused; use one of {list(RESULT_EXTENSIONS)}")
-    if parsed.get("label_tag") is not None:
-        check_name(parsed["label_tag"], "label_tag")
+    for key in ("label_tag", "model_filename"):  # a tag folder in labels/, a weights file in the bundle's models/
+        values = parsed.get(key)
+        for value in values if isinstance(values, list) else [] if values is None else [values]:
+            check_name(value, key)
     return parsed
 
 
@@ -284,6 +288,20 @@ def _build() -> Any:
         if result is None:
             raise RequestRefusedError(500, "inference returned no result; the server log has the details")
         return send_response(instance.datastore(), result, output, background_tasks)
+
+    app.router.routes.insert(0, app.router.routes.pop())
+
+    @app.post("/train/{model}", summary="Train a model on the datastore's labelled images (runs in the background)")
+    async def train(model: str, params: dict | None = None, run_sync: bool = False, enqueue: bool = False) -> Any:
+        from monailabel.endpoints.train import run_model
+
+        from .trainers import check_train_request
+
+        instance = app_instance()
+        if model not in instance._trainers:
+            raise RequestRefusedError(404, f"no trainer for model {model!r}; trainable: {sorted(instance._trainers)}")
+        check_train_request(params or {}, len(instance.datastore().datalist()))
+        return await to_thread.run_sync(run_model, model, params, run_sync, enqueue)
 
     app.router.routes.insert(0, app.router.routes.pop())
     if token:
