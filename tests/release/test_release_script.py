@@ -9,7 +9,6 @@ a copy of that file, so the download round trip is real and offline."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -22,16 +21,10 @@ import torch
 import yaml
 from monai.bundle import download_large_files
 
+from tests.release.conftest import load_release_script
 from tests.utils import REPO_ROOT
 
 SCRIPT = REPO_ROOT / "scripts" / "release.py"
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("monai_fusion_release_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _release(*args: str) -> subprocess.CompletedProcess:
@@ -80,13 +73,13 @@ def test_zip_packs_weights_and_large_files_entry_downloads_them(bundle: Path, tm
     # a second release replaces the entry instead of adding one
     moved = tmp_path / "host" / "v2.pt"
     shutil.copyfile(weights, moved)
-    _load_script().release_bundle(bundle, tmp_path / "out", weights_url=moved.as_uri())
+    load_release_script().release_bundle(bundle, tmp_path / "out", weights_url=moved.as_uri())
     entries = yaml.safe_load((bundle / "large_files.yml").read_text())["large_files"]
     assert [e["url"] for e in entries] == [moved.as_uri()]
 
 
 def test_zip_without_weights_and_errors(bundle: Path, tmp_path: Path) -> None:
-    release = _load_script()
+    release = load_release_script()
     before = (bundle / "large_files.yml").read_text()
     with zipfile.ZipFile(release.release_bundle(bundle, tmp_path / "out")) as zf:
         names = zf.namelist()
