@@ -43,7 +43,7 @@ from monai_fusion.data.catalogue import (
     default_dataset_root,
     fetch_public_dataset,
 )
-from monai_fusion.data.datalist import DATALIST_SECTIONS, save_datalist_json
+from monai_fusion.data.datalist import DATALIST_SECTIONS, infer_datalist_task, save_datalist_json
 from monai_fusion.data.dermoscopy import build_dermoscopy_rcm_datalist
 from monai_fusion.data.errors import DatasetError
 from monai_fusion.data.folders import build_imagefolder_datalist
@@ -78,24 +78,42 @@ def format_split_table(datalist: Mapping[str, Any]) -> str:
     if datalist.get("fold_class_counts"):
         columns = {f"fold {k}": v for k, v in datalist["fold_class_counts"].items()}
         columns["test"] = datalist["class_counts"]["test"]
-    else:
+    elif "class_counts" in datalist:
         columns = {s: datalist["class_counts"][s] for s in DATALIST_SECTIONS}
-    classes = list(next(iter(columns.values())).keys())
+    else:  # a hand-written datalist: count its items
+        columns = {s: _count_items(datalist, s) for s in DATALIST_SECTIONS}
+    classes = list(dict.fromkeys(c for counts in columns.values() for c in counts)) or ["items"]
     width = max([len("class")] + [len(c) for c in classes])
     cell = max([8] + [len(c) for c in columns])
     header = f"{'class':<{width}}  " + "  ".join(f"{c:>{cell}}" for c in [*columns, "total"])
-    lines = [
-        f"{datalist.get('name', 'datalist')}: {split.get('method', '?')} split, seed {split.get('seed')}, "
-        f"grouped by {split.get('group_key', '?')}",
-        header,
-        "-" * len(header),
-    ]
+    if split:
+        title = (
+            f"{datalist.get('name', 'datalist')}: {split.get('method', '?')} split, seed {split.get('seed')}, "
+            f"grouped by {split.get('group_key', '?')}"
+        )
+    else:
+        title = f"{datalist.get('name', 'datalist')}: {infer_datalist_task(datalist)} datalist, no recorded split"
+    lines = [title, header, "-" * len(header)]
     for cls in classes:
         counts = [columns[c].get(cls, 0) for c in columns]
         lines.append(f"{cls:<{width}}  " + "  ".join(f"{n:>{cell}}" for n in [*counts, sum(counts)]))
     totals = [sum(columns[c].values()) for c in columns]
     lines.append(f"{'total':<{width}}  " + "  ".join(f"{n:>{cell}}" for n in [*totals, sum(totals)]))
     return "\n".join(lines)
+
+
+def _count_items(datalist: Mapping[str, Any], section: str) -> dict[str, int]:
+    """Items of ``section`` per class (classification: by label, named when ``class_names`` says) or in total."""
+    items = datalist.get(section, []) or []
+    if infer_datalist_task(datalist) == "segmentation":
+        return {"items": len(items)}
+    names = [str(c) for c in datalist.get("class_names", [])]
+    counts: dict[str, int] = dict.fromkeys(names, 0)
+    for item in items:
+        label = item.get("label")
+        key = names[label] if isinstance(label, int) and 0 <= label < len(names) else str(label)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -120,3 +120,23 @@ def test_bundle_datalists_accept_plain_files(tmp_path: Path) -> None:
     json_file, classes = str(tmp_path / "cls" / "datalist.json"), ["benign", "malignant"]
     datalist = bundle_utils.prepare_datalist("kvasir_v1", datalist=json_file, class_names=classes)
     assert datalist["training"][0]["image"] == str(image)
+
+
+def test_command_line_validates_and_tabulates_a_plain_datalist(tmp_path: Path, capsys) -> None:
+    import io
+
+    from monai_fusion.data.cli import prepare_data_main
+
+    path = _plain_segmentation(tmp_path)
+    out = io.StringIO()
+    assert prepare_data_main(["validate", str(path), "--no-progress"], out=out) == 0
+    assert out.getvalue() == f"{path}: 3 items, no problems\n"
+    out = io.StringIO()
+    assert prepare_data_main(["table", str(path)], out=out) == 0
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "datalist: segmentation datalist, no recorded split"
+    assert lines[3].split() == ["items", "2", "1", "0", "3"]
+    (tmp_path / "masks" / "case2_mask.png").unlink()
+    assert prepare_data_main(["validate", str(path), "--no-progress"], out=io.StringIO()) == 1
+    err = capsys.readouterr().err
+    assert "case2_mask.png: file not found" in err and "class name" not in err
