@@ -22,9 +22,9 @@ Our own implementation of the checks the model zoo's CI runs (specs: monai_bundl
 * ``size``: no file of the bundle over 1 MiB (pre-commit ``check-added-large-files --maxkb=1024``); the row
   ``(repository)`` applies the same limit to every file git tracks.
 
-``json`` and ``size`` look at the files git tracks (every file outside a git work tree), so what an earlier run left
-in the checkout (a datalist in the repository root, ``eval/`` outputs, a trained ``models/model.pt``) changes no
-result.
+Every check runs on a temporary copy of the files git tracks in the bundle (all its files outside a git work tree),
+and the ``(repository)`` row looks at tracked files only, so what an earlier run left in the checkout (a datalist in
+the repository root, ``eval/`` outputs, a trained ``models/model.pt`` and its training record) changes no result.
 
 Usage::
 
@@ -43,6 +43,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -103,7 +104,7 @@ def check_files(root: Path, **_: object) -> Result:
     return _fail(f"missing {', '.join(missing)}") if missing else _pass(f"{len(REQUIRED_FILES)} required files")
 
 
-def check_weights(root: Path, **_: object) -> Result:
+def check_weights(root: Path, source: Path | None = None, **_: object) -> Result:
     import yaml
 
     listing = root / "large_files.yml"
@@ -118,12 +119,11 @@ def check_weights(root: Path, **_: object) -> Result:
     bad = [e for e in entries if not isinstance(e, dict) or not {"path", "url"} <= set(e)]
     if bad:
         return _fail(f"large_files.yml entries without 'path' and 'url': {bad}")
-    from monai_fusion.bundle_zip import listed_files
-
     listed = [e["path"] for e in entries]
-    if (root / "models" / "model.pt") in listed_files(root, untracked=False):
+    if (root / "models" / "model.pt").is_file():
         return _pass("models/model.pt shipped with the bundle")
-    local = " (a local, untracked models/model.pt is not counted)" if (root / "models" / "model.pt").is_file() else ""
+    left = source is not None and source != root and (source / "models" / "model.pt").is_file()
+    local = " (a local, untracked models/model.pt is not counted)" if left else ""
     if "models/model.pt" in listed:
         return Result("NOTE", f"models/model.pt not shipped: downloaded through large_files.yml{local}")
     return Result("NOTE", f"models/model.pt not shipped (large_files.yml lists no weights yet){local}")
@@ -187,7 +187,10 @@ def check_pins(root: Path, **_: object) -> Result:
 
 def _fast_overrides(root: Path) -> dict:
     """``network_def#...`` overrides that shrink the bundle's network (``--fast``)."""
-    target = json.loads((root / "configs" / "inference.json").read_text(encoding="utf-8"))["network_def"]["_target_"]
+    spec = json.loads((root / "configs" / "inference.json").read_text(encoding="utf-8"))["network_def"]
+    while isinstance(spec.get("default"), dict) and "_target_" in spec["default"]:
+        spec = spec["default"]  # a wrapper such as bundle_utils.recorded_network passes its kwargs to the default
+    target = spec["_target_"]
     family = target.rsplit(".", 1)[-1]
     family = {"medmamba": "MedMamba", "hifuse": "HiFuse"}.get(family.split("_")[0], family)
     if family not in FAST_OVERRIDES:
@@ -323,6 +326,18 @@ def run_check(name: str, root: Path, **kwargs: object) -> Result:
         return _fail(f"{type(e).__name__}: {message[:300]}")
 
 
+def _tracked_copy(bundle: Path, dest: Path) -> Path:
+    """Copy the files git tracks in ``bundle`` (all its files outside a git work tree) to ``dest``; return ``dest``."""
+    from monai_fusion.bundle_zip import listed_files
+
+    for path in listed_files(bundle, untracked=False):
+        target = dest / path.relative_to(bundle)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+    dest.mkdir(parents=True, exist_ok=True)
+    return dest
+
+
 def format_table(rows: dict[str, dict[str, Result]], checks: tuple[str, ...]) -> str:
     """A Markdown table of statuses followed by one line per cell detail."""
     header = ["bundle", *checks]
@@ -389,11 +404,12 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="No hash value provided")
     rows: dict[str, dict[str, Result]] = {}
     start = time.perf_counter()
-    for name in names:
-        root = args.bundles_dir / name
-        rows[name] = {
-            c: run_check(c, root, schema=args.schema, image_size=args.image_size, fast=args.fast) for c in args.checks
-        }
+    options = {"schema": args.schema, "image_size": args.image_size, "fast": args.fast}
+    with tempfile.TemporaryDirectory(prefix="verify_bundles_") as tmp:
+        for name in names:
+            source = args.bundles_dir / name
+            root = _tracked_copy(source, Path(tmp) / name)
+            rows[name] = {c: run_check(c, root, source=source, **options) for c in args.checks}
     if not args.no_repo_row and "size" in args.checks:
         rows["(repository)"] = {"size": run_check("size", args.repo_root)}
     print(format_table(rows, tuple(args.checks)))

@@ -87,8 +87,9 @@ def _git(cwd: Path, *args: str) -> None:
 
 def test_leftovers_of_earlier_runs_change_no_result(tmp_path: Path) -> None:
     """A checkout (a git copy in tmp_path) where earlier runs left a 2 MiB datalist in the root, a trained
-    models/model.pt and an untracked, badly formatted JSON in the bundle: the files, weights, json and size checks
-    report exactly what the repository holds. Control: once the big file is committed, the size check fails."""
+    models/model.pt with a training record of a 3-class network, and an untracked, badly formatted JSON in the
+    bundle: every check reports exactly what the repository holds. Control: once the big file is committed, the size
+    check fails."""
     checkout = tmp_path / "checkout"
     bundle = checkout / "bundles" / "cdfinet"
     shutil.copytree(REPO_ROOT / "bundles" / "cdfinet", bundle, ignore=shutil.ignore_patterns("models", "eval", "runs"))
@@ -99,14 +100,16 @@ def test_leftovers_of_earlier_runs_change_no_result(tmp_path: Path) -> None:
     (checkout / "ham10000.json").write_text(json.dumps({"training": ["x" * 100] * 21000}))  # > 1 MiB
     (bundle / "models").mkdir()
     (bundle / "models" / "model.pt").write_bytes(b"\0" * 2048)
+    record = {"network_def": {"_target_": "monai_fusion.networks.nets.CDFINet", "in_channels": 3, "out_channels": 3}}
+    (bundle / "models" / "training_record.json").write_text(json.dumps({**record, "class_names": ["a", "b", "c"]}))
     (bundle / "configs" / "scratch.json").write_text('{"b": 1,\n  "a": 2}\n')
-    args = ("--bundles-dir", str(checkout / "bundles"), "--repo-root", str(checkout))
-    done = _run(*args, "--checks", "files", "weights", "json", "size")
+    args = ("--bundles-dir", str(checkout / "bundles"), "--repo-root", str(checkout), "--schema", str(_schema()))
+    done = _run(*args, "--fast", "--checks", "files", "weights", "json", "size", "net_in_out")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "| cdfinet | PASS | NOTE | PASS | PASS |" in done.stdout
+    assert "| cdfinet | PASS | NOTE | PASS | PASS | PASS |" in done.stdout
     assert "NOTE cdfinet / weights: models/model.pt not shipped" in done.stdout
     assert "a local, untracked models/model.pt is not counted" in done.stdout
-    assert "| (repository) | - | - | - | PASS |" in done.stdout
+    assert "| (repository) | - | - | - | PASS | - |" in done.stdout
 
     _git(checkout, "add", "ham10000.json")
     _git(checkout, "commit", "-q", "-m", "a big file")
