@@ -98,10 +98,10 @@ class SS2DCore(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_tracing() and (x.dim() != 4 or x.shape[1] != self.d_inner):
-            raise ValueError(f"SS2DCore expects (B, {self.d_inner}, H, W) channels-first, got {tuple(x.shape)}.")
+            raise ValueError(f"SS2DCore expects (B, {self.d_inner}, H, W) channels-first, got {list(x.shape)}.")
         batch, channels, height, width = x.shape
         length = height * width
-        k = _NUM_DIRECTIONS
+        k = self.x_proj_weight.shape[0]  # _NUM_DIRECTIONS (a module global, which TorchScript cannot read)
         # cross-scan: (B, 4, D, L)
         x_hw = x.flatten(2)
         x_wh = x.transpose(2, 3).flatten(2)

@@ -35,7 +35,7 @@ class LayerNorm2d(nn.LayerNorm):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4:
-            raise ValueError(f"LayerNorm2d expects (B, C, H, W), got shape {tuple(x.shape)}.")
+            raise ValueError(f"LayerNorm2d expects (B, C, H, W), got shape {list(x.shape)}.")
         x = x.permute(0, 2, 3, 1)
         x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
         return x.permute(0, 3, 1, 2)

@@ -21,6 +21,10 @@ and an FSDA head cross-attends a wavelet view of stage 3 to stage 4 before the c
 
 Spatial shape constraints: 2-D only; H and W divisible by 32 (stem stride 4, then three 2x downsamplings, and the
 Haar transforms of the LGFS blocks and of FSDA need even grids at every stage).
+
+TorchScript: ``torch.jit.script`` (what ``monai.bundle ckpt_export`` does without ``--use_trace``) and
+``torch.jit.trace`` both work; the scripted and traced selective scan runs the plain-tensor blocked path of
+``selective_scan`` (same results as the eager backends within float rounding).
 """
 
 from __future__ import annotations
@@ -116,6 +120,7 @@ class CDFINet(nn.Module):
         if stem_channels < 1:
             raise ValueError(f"stem_channels must be a positive integer, got {stem_channels}.")
 
+        self.size_divisor = _SIZE_DIVISOR
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, stem_channels, 3, stride=2, padding=1),
             nn.BatchNorm2d(stem_channels),
@@ -165,18 +170,21 @@ class CDFINet(nn.Module):
         Si has shape (B, channels[i], H / 2 ** (i + 2), W / 2 ** (i + 2))."""
         if x.dim() != 4:
             raise ValueError(f"CDFINet expects a (B, C, H, W) input, got shape {list(x.shape)}.")
-        if x.shape[2] % _SIZE_DIVISOR or x.shape[3] % _SIZE_DIVISOR:
+        if x.shape[2] % self.size_divisor or x.shape[3] % self.size_divisor:
             raise ValueError(
-                f"CDFINet needs H and W divisible by {_SIZE_DIVISOR}, got {list(x.shape[2:])}; resize or pad the "
+                f"CDFINet needs H and W divisible by {self.size_divisor}, got {list(x.shape[2:])}; resize or pad the "
                 "input (e.g. 224 x 224)."
             )
         x = self.stem(x)
         features: list[torch.Tensor] = []
-        for i, stage in enumerate(self.stages):
+        # stage i then downsample i, zipped (TorchScript cannot index a ModuleList with a loop variable); then the
+        # last stage
+        for stage, downsample in zip(self.stages, self.downsamples):
             x = stage(x)
             features.append(x)
-            if i < len(self.downsamples):
-                x = self.downsamples[i](x)
+            x = downsample(x)
+        x = self.stages[-1](x)
+        features.append(x)
         return features
 
     def forward_intermediates(

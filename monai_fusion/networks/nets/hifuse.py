@@ -18,6 +18,9 @@ are derived from the input (any H, W divisible by 32), and the modules the relea
 global branch's final norm and head, every global block's ``norm2``, the dead HFF convs and norms) are not built.
 
 Spatial shape constraints: 2-D only; H and W divisible by ``patch_size * 2 ** (len(channels) - 1)`` (32 by default).
+
+TorchScript: ``torch.jit.script`` (what ``monai.bundle ckpt_export`` does without ``--use_trace``) and
+``torch.jit.trace`` both work.
 """
 
 from __future__ import annotations
@@ -26,14 +29,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from monai.networks.blocks import PatchEmbed
 from monai.networks.layers import trunc_normal_
-from monai.networks.nets.swin_unetr import PatchMergingV2
 from torch import nn
 
 from monai_fusion.networks.blocks.hifuse.hff import HFFBlock
 from monai_fusion.networks.blocks.hifuse.hifuse_branches import HiFuseGlobalBlock, HiFuseLocalBlock
 from monai_fusion.networks.layers.layer_norm_nd import LayerNorm2d
+from monai_fusion.networks.layers.patch_2d import PatchEmbed2d, PatchMerging2d
 from monai_fusion.networks.utils import check_network_args, check_stage_args, take_indices
 
 __all__ = ["HiFuse", "hifuse_tiny", "hifuse_small", "hifuse_base"]
@@ -46,9 +48,11 @@ class HiFuse(nn.Module):
 
     - local branch (channels-first): stem conv ``patch_size`` x ``patch_size`` stride ``patch_size`` + LayerNorm;
       before stages 2..n a LayerNorm + conv2x2 stride 2; ``depths[i]`` ``HiFuseLocalBlock`` per stage;
-    - global branch (channels-last): patch embedding (same conv + LayerNorm eps 1e-5, MONAI ``PatchEmbed``); at the
-      start of stages 2..n a Swin patch merging (MONAI ``PatchMergingV2``); ``depths[i]`` ``HiFuseGlobalBlock`` per
-      stage, odd-indexed blocks shifted by ``window_size // 2`` (also at the last stage, as in the released code);
+    - global branch (channels-last): patch embedding (same conv + LayerNorm eps 1e-5, MONAI's ``PatchEmbed`` as
+      :class:`~monai_fusion.networks.layers.patch_2d.PatchEmbed2d`); at the start of stages 2..n a Swin patch merging
+      (MONAI's ``PatchMergingV2`` as :class:`~monai_fusion.networks.layers.patch_2d.PatchMerging2d`);
+      ``depths[i]`` ``HiFuseGlobalBlock`` per stage, odd-indexed blocks shifted by ``window_size // 2`` (also at the
+      last stage, as in the released code);
     - fusion path: one ``HFFBlock`` per stage on (local, global, previous HFF output).
 
     The head is global average pooling of the last HFF output, LayerNorm (eps 1e-6) and a Linear layer.
@@ -134,7 +138,7 @@ class HiFuse(nn.Module):
         self.local_stem = nn.Sequential(
             nn.Conv2d(in_channels, channels[0], patch_size, stride=patch_size), LayerNorm2d(channels[0], eps=1e-6)
         )
-        self.global_stem = PatchEmbed(patch_size, in_channels, channels[0], norm_layer=nn.LayerNorm, spatial_dims=2)
+        self.global_stem = PatchEmbed2d(patch_size, in_channels, channels[0], norm_layer=nn.LayerNorm)
         self.local_stages = nn.ModuleList()
         self.global_stages = nn.ModuleList()
         start = 0
@@ -143,7 +147,7 @@ class HiFuse(nn.Module):
             glob: list[nn.Module] = []
             if i > 0:
                 local += [LayerNorm2d(channels[i - 1], eps=1e-6), nn.Conv2d(channels[i - 1], width, 2, stride=2)]
-                glob.append(PatchMergingV2(channels[i - 1], spatial_dims=2))
+                glob.append(PatchMerging2d(channels[i - 1]))
             for j in range(depth):
                 local.append(HiFuseLocalBlock(width, drop_path=rates[start + j]))
                 shift = window_size // 2 if j % 2 else 0

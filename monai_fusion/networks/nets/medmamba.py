@@ -17,6 +17,10 @@ the pure-PyTorch backends of ``monai_fusion.networks.ops.selective_scan``.
 
 Spatial shape constraints: 2-D only; H and W divisible by ``patch_size * 2 ** (len(channels) - 1)`` (32 for the
 default configuration).
+
+TorchScript: ``torch.jit.script`` (what ``monai.bundle ckpt_export`` does without ``--use_trace``) and
+``torch.jit.trace`` both work; the scripted and traced selective scan runs the plain-tensor blocked path of
+``selective_scan`` (same results as the eager backends within float rounding).
 """
 
 from __future__ import annotations
@@ -26,10 +30,10 @@ from typing import Any
 
 import torch
 from monai.networks.layers import trunc_normal_
-from monai.networks.nets.swin_unetr import PatchMergingV2
 from torch import nn
 
 from monai_fusion.networks.blocks.medmamba.ss_conv_ssm import SSConvSSMBlock
+from monai_fusion.networks.layers.patch_2d import PatchMerging2d
 from monai_fusion.networks.ops.selective_scan import SCAN_BACKENDS
 from monai_fusion.networks.utils import check_network_args, check_stage_args, take_indices
 
@@ -40,9 +44,10 @@ class MedMamba(nn.Module):
     """MedMamba image classifier (Yue & Li, arXiv:2403.03849).
 
     Patch embedding (conv ``patch_size`` x ``patch_size``, stride ``patch_size``, then LayerNorm), one stage of
-    ``SSConvSSMBlock`` per entry of ``channels``/``depths`` with a Swin patch merging (``PatchMergingV2``: 2x2
-    gather, LayerNorm(4C), Linear(4C -> 2C)) after every stage but the last, then global average pooling and a
-    linear head. There is no final norm. The blocks work channels-last; stage outputs are returned channels-first.
+    ``SSConvSSMBlock`` per entry of ``channels``/``depths`` with a Swin patch merging (MONAI's ``PatchMergingV2`` as
+    ``PatchMerging2d``: 2x2 gather, LayerNorm(4C), Linear(4C -> 2C)) after every stage but the last, then global
+    average pooling and a linear head. There is no final norm. The blocks work channels-last; stage outputs are
+    returned channels-first.
 
     Args:
         spatial_dims: must be 2.
@@ -107,7 +112,7 @@ class MedMamba(nn.Module):
             ]
             self.stages.append(nn.Sequential(*blocks))
             if i < len(channels) - 1:
-                self.downsamples.append(PatchMergingV2(width, spatial_dims=2))
+                self.downsamples.append(PatchMerging2d(width))
             start += depth
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.head = nn.Linear(channels[-1], out_channels)
@@ -144,11 +149,14 @@ class MedMamba(nn.Module):
             )
         x = self.patch_norm(self.patch_embed(x).permute(0, 2, 3, 1))
         features = []
-        for i, stage in enumerate(self.stages):
+        # stage i then downsample i, zipped (TorchScript cannot index a ModuleList with a loop variable); then the
+        # last stage
+        for stage, downsample in zip(self.stages, self.downsamples):
             x = stage(x)
             features.append(x.permute(0, 3, 1, 2))
-            if i < len(self.downsamples):
-                x = self.downsamples[i](x)
+            x = downsample(x)
+        x = self.stages[-1](x)
+        features.append(x.permute(0, 3, 1, 2))
         return features
 
     def forward_intermediates(

@@ -51,7 +51,7 @@ def haar_filters(dtype: torch.dtype = torch.float32, device: torch.device | None
 def haar_dwt2d(x: torch.Tensor, filters: torch.Tensor | None = None) -> torch.Tensor:
     """(B, C, H, W) -> (B, 4C, H/2, W/2) with subbands [LL | LH | HL | HH] on channels."""
     if x.dim() != 4:
-        raise ValueError(f"haar_dwt2d expects a 4-D (B, C, H, W) tensor, got shape {tuple(x.shape)}.")
+        raise ValueError(f"haar_dwt2d expects a 4-D (B, C, H, W) tensor, got shape {list(x.shape)}.")
     b, c, h, w = x.shape
     if h % 2 or w % 2:
         raise ValueError(f"haar_dwt2d needs even H and W, got {h}x{w}; resize or pad the input.")
@@ -64,7 +64,7 @@ def haar_dwt2d(x: torch.Tensor, filters: torch.Tensor | None = None) -> torch.Te
 def haar_idwt2d(x: torch.Tensor, filters: torch.Tensor | None = None) -> torch.Tensor:
     """(B, 4C, h, w) with subbands [LL | LH | HL | HH] -> (B, C, 2h, 2w); the inverse of :func:`haar_dwt2d`."""
     if x.dim() != 4 or x.shape[1] % 4:
-        raise ValueError(f"haar_idwt2d expects (B, 4C, h, w) with channels divisible by 4, got {tuple(x.shape)}.")
+        raise ValueError(f"haar_idwt2d expects (B, 4C, h, w) with channels divisible by 4, got {list(x.shape)}.")
     b, c4, h, w = x.shape
     c = c4 // 4
     if filters is None:
@@ -76,8 +76,6 @@ def haar_idwt2d(x: torch.Tensor, filters: torch.Tensor | None = None) -> torch.T
 class HaarDWT2d(nn.Module):
     """Haar DWT layer, (B, C, H, W) -> (B, 4C, H/2, W/2), subbands [LL | LH | HL | HH]; H and W must be even."""
 
-    filters: torch.Tensor
-
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("filters", haar_filters(), persistent=False)
@@ -88,8 +86,6 @@ class HaarDWT2d(nn.Module):
 
 class HaarIDWT2d(nn.Module):
     """Haar IDWT layer, (B, 4C, h, w) -> (B, C, 2h, 2w); the exact inverse of :class:`HaarDWT2d`."""
-
-    filters: torch.Tensor
 
     def __init__(self) -> None:
         super().__init__()

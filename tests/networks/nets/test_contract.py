@@ -11,24 +11,8 @@ import pytest
 import torch
 
 from monai_fusion.networks.nets import NETWORK_VARIANTS
+from tests.networks.helpers import OUT_CHANNELS, TINY_CONFIGS
 from tests.utils import assert_all_parameters_have_grad
-
-# tiny configurations that keep each variant's structure (its depths, blocks and heads) but shrink widths and input
-_HIFUSE_TINY = {"channels": (8, 16, 32, 64), "num_heads": (1, 2, 2, 4), "hff_reduction": 4}
-_MEDMAMBA_TINY = {"channels": (8, 16, 32, 64)}
-TINY_CONFIGS: dict[str, tuple[dict, tuple[int, ...]]] = {
-    "cdfinet": ({"channels": (16, 32, 48, 64), "depths": (1, 1, 1, 1)}, (2, 3, 64, 64)),
-    "medmamba_tiny": (_MEDMAMBA_TINY, (2, 3, 64, 64)),
-    "medmamba_small": (_MEDMAMBA_TINY, (2, 3, 64, 64)),
-    "medmamba_base": (_MEDMAMBA_TINY, (2, 3, 64, 64)),
-    "hifuse_tiny": (_HIFUSE_TINY, (2, 3, 64, 64)),
-    "hifuse_small": (_HIFUSE_TINY, (2, 3, 64, 64)),
-    "hifuse_base": (_HIFUSE_TINY, (2, 3, 64, 64)),
-    # the timm backbones keep their real size; only the input is small
-    "mfsf2net": ({}, (2, 3, 64, 64)),
-    "mfsf2net_seg": ({}, (2, 3, 64, 64)),
-}
-OUT_CHANNELS = 3
 
 
 def test_every_variant_has_a_tiny_config():

@@ -76,7 +76,7 @@ class CFFN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.expand(x)
         gate = self.gate(x)
-        chunks = x.chunk(_NUM_BRANCHES, dim=1)
+        chunks = x.chunk(len(self.branches), dim=1)  # _NUM_BRANCHES; TorchScript cannot read module globals
         outputs: list[torch.Tensor] = []
         for i, branch in enumerate(self.branches):
             outputs.append(branch(chunks[i] if i == 0 else outputs[-1] + chunks[i]))

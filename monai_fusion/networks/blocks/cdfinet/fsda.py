@@ -152,7 +152,7 @@ class FSDA(nn.Module):
         b, c, h, w = s4.shape
         if s3.shape[2] != 2 * h or s3.shape[3] != 2 * w:
             raise ValueError(
-                f"FSDA: s3 must have twice the spatial size of s4, got s3 {tuple(s3.shape[2:])} and s4 {(h, w)}."
+                f"FSDA: s3 must have twice the spatial size of s4, got s3 {list(s3.shape[2:])} and s4 {(h, w)}."
             )
         freq = self.freq_conv(self.dwt(self.reduce(s3)))
         local = self.local_conv(self.idwt(freq))

@@ -106,8 +106,15 @@ class GFDS(nn.Module):
         z = F.silu(z)
         x = x.permute(0, 3, 1, 2).contiguous()
         x_s = self.spatial(x)
-        first = [F.silu(conv(s)) for conv, s in zip(self.subband_convs1, torch.chunk(self.dwt(x), 4, dim=1))]
-        y = torch.cat([F.silu(conv(f)) + f for conv, f in zip(self.subband_convs2, first)], dim=1)
+        # loops over the ModuleLists with enumerate: TorchScript cannot zip a ModuleList with a list
+        subbands = torch.chunk(self.dwt(x), 4, dim=1)
+        first: list[torch.Tensor] = []
+        for i, conv in enumerate(self.subband_convs1):
+            first.append(F.silu(conv(subbands[i])))
+        second: list[torch.Tensor] = []
+        for i, conv in enumerate(self.subband_convs2):
+            second.append(F.silu(conv(first[i])) + first[i])
+        y = torch.cat(second, dim=1)
         half1, half2 = torch.chunk(channel_shuffle(y, 4), 2, dim=1)
         y = torch.cat([self.out_norm(self.core1(half1)), self.out_norm(self.core2(half2))], dim=-1)
         y = self.conv_out(y.permute(0, 3, 1, 2).contiguous())

@@ -75,11 +75,10 @@ class MFFN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         t = self.expand(x)
         chunks = torch.chunk(t, 4, dim=1)
-        prev = self.branches[0](chunks[0])
-        outs = [prev]
-        for branch, chunk in zip(self.branches[1:], chunks[1:]):
-            prev = branch(chunk) + prev
-            outs.append(prev)
+        outs: list[torch.Tensor] = []
+        for i, branch in enumerate(self.branches):  # enumerate: TorchScript cannot zip a ModuleList with a list
+            y = branch(chunks[i])
+            outs.append(y if i == 0 else y + outs[i - 1])
         u = torch.cat(outs, dim=1)
         u = u * torch.sigmoid(self.gate(t)) + u
         return self.proj(self.mix(u))

@@ -60,6 +60,8 @@ class HFFBlock(nn.Module):
     Input: l, g (B, C, H, W) and, unless ``first_stage``, f (B, C/2, 2H, 2W). Output: (B, C, H, W).
     """
 
+    __constants__ = ["first_stage"]  # lets TorchScript skip the branch that uses w_prev/pool_prev on the first stage
+
     def __init__(
         self,
         channels: int,

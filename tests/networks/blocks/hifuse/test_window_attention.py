@@ -114,3 +114,29 @@ def test_invalid_arguments():
         ShiftedWindowAttention(8, 2, window_size=0)
     with pytest.raises(ValueError, match="B, H, W, C"):
         ShiftedWindowAttention(8, 2)(torch.randn(4, 7, 8))
+
+
+@pytest.mark.parametrize("shape, ws, shift", [((2, 9, 7, 8), 4, 2), ((1, 7, 7, 8), 7, 3), ((1, 8, 12, 8), 4, 0)])
+def test_same_result_as_monai_window_functions(shape, ws, shift):
+    """The TorchScript-compatible forward gives what MONAI's compute_mask / window_partition / WindowAttention /
+    window_reverse give around the same padding and roll (the route this block took before it was scriptable)."""
+    from monai.networks.nets.swin_unetr import WindowAttention, compute_mask, window_partition, window_reverse
+
+    torch.manual_seed(0)
+    attn = ShiftedWindowAttention(shape[-1], 2, ws, shift).eval()
+    with torch.no_grad():
+        attn.relative_position_bias_table.normal_()
+    x = torch.randn(shape)
+    b, h, w, _ = shape
+    pad_b, pad_r = (ws - h % ws) % ws, (ws - w % ws) % ws
+    y = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
+    hp, wp = h + pad_b, w + pad_r
+    mask = None
+    if shift:
+        y = torch.roll(y, shifts=(-shift, -shift), dims=(1, 2))
+        mask = compute_mask((hp, wp), (ws, ws), (shift, shift), x.device)
+    y = window_reverse(WindowAttention.forward(attn, window_partition(y, (ws, ws)), mask), (ws, ws), (b, hp, wp))
+    if shift:
+        y = torch.roll(y, shifts=(shift, shift), dims=(1, 2))
+    with torch.no_grad():
+        torch.testing.assert_close(attn(x), y[:, :h, :w, :], rtol=0, atol=0)
