@@ -10,9 +10,9 @@
 # limitations under the License.
 """SS2D: the 2-D four-direction cross selective scan of VMamba, as used by MedMamba and CDFINet.
 
-VMamba: Liu et al., "VMamba: Visual State Space Model", NeurIPS 2024, arXiv:2401.10166 ("v0" SS2D);
-MedMamba: Yue & Li, "MedMamba: Vision Mamba for Medical Image Classification", arXiv:2403.03849.
-Re-implemented from the description in ``hifuse_medmamba.md`` §2.3 and ``cdfinet_mfsf2net.md`` §1.4; no code copied.
+VMamba: Liu et al., "VMamba: Visual State Space Model", NeurIPS 2024, arXiv:2401.10166 ("v0" SS2D); MedMamba: Yue & Li,
+"MedMamba: Vision Mamba for Medical Image Classification", arXiv:2403.03849. Re-implemented from the papers'
+descriptions; no code copied.
 
 ``SS2DCore`` is the scan alone (CDFINet wraps it in its own wavelet convolutions); ``SS2D`` adds the input
 projection, depthwise conv, output norm, SiLU gate and output projection (MedMamba / VMamba v0).

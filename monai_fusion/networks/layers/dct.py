@@ -10,9 +10,9 @@
 # limitations under the License.
 """FcaNet's orthonormal DCT-II basis and its "top16" frequency ranking.
 
-Paper: "FcaNet: Frequency Channel Attention Networks" (Qin et al., ICCV 2021); used by MADGNet (CVPR 2024) and
-MFSF2-Net ("MFSF2-NET: Towards Improved Skin Lesion Diagnosis via Multi-Scale and Multi-Frequency-Domain Fusion",
-2025). Re-implemented from the description in ``../specs/cdfinet_mfsf2net.md`` §3.2; no code copied.
+Paper: "FcaNet: Frequency Channel Attention Networks" (Qin et al., ICCV 2021); used by MADGNet (CVPR 2024) and MFSF2-Net
+("MFSF2-NET: Towards Improved Skin Lesion Diagnosis via Multi-Scale and Multi-Frequency-Domain Fusion", 2025).
+Re-implemented from the FcaNet paper's description; no code copied.
 
 Conventions: ``b(pos, freq, L) = cos(pi * freq * (pos + 1/2) / L) / sqrt(L)``, times ``sqrt(2)`` when ``freq != 0``
 (orthonormal DCT-II). The 2-D basis is ``B_{u,v}(i, j) = b(i, u, H) * b(j, v, W)``: ``u`` indexes the height axis
@@ -28,7 +28,7 @@ import torch
 
 __all__ = ["TOP16_FREQUENCIES", "dct_basis_1d", "dct_basis_2d", "dct_filter_bank", "scale_frequencies"]
 
-#: FcaNet's 16 best single frequencies (u, v) on the 7x7 grid, best first (spec §3.2).
+#: FcaNet's 16 best single frequencies (u, v) on the 7x7 grid, best first (FcaNet's ranking).
 TOP16_FREQUENCIES: tuple[tuple[int, int], ...] = (
     (0, 0),
     (0, 1),

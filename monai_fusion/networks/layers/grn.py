@@ -10,7 +10,7 @@
 # limitations under the License.
 """Global Response Normalisation (ConvNeXt-V2, Woo et al., CVPR 2023, arXiv:2301.00808), channels-first.
 
-Re-implemented from the description in ``cdfinet_mfsf2net.md`` §1.3; no code copied.
+Re-implemented from the paper's description; no code copied.
 """
 
 from __future__ import annotations

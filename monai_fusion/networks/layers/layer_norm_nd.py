@@ -8,7 +8,7 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Channels-first LayerNorm: one shared implementation (style guide §7.4) instead of a per-network copy."""
+"""Channels-first LayerNorm: one shared implementation instead of a per-network copy."""
 
 from __future__ import annotations
 

@@ -10,9 +10,9 @@
 # limitations under the License.
 """Initialisers for the selective-scan (S6) parameters shared by every SSM block (Mamba / VMamba conventions).
 
-Mamba: Gu & Dao, "Mamba: Linear-Time Sequence Modeling with Selective State Spaces", arXiv:2312.00752;
-VMamba: Liu et al., "VMamba: Visual State Space Model", NeurIPS 2024, arXiv:2401.10166.
-Re-implemented from the description in ``hifuse_medmamba.md`` §2.3 and ``cdfinet_mfsf2net.md`` §1.4; no code copied.
+Mamba: Gu & Dao, "Mamba: Linear-Time Sequence Modeling with Selective State Spaces", arXiv:2312.00752; VMamba: Liu et
+al., "VMamba: Visual State Space Model", NeurIPS 2024, arXiv:2401.10166. Re-implemented from the papers' descriptions;
+no code copied.
 
 Shapes: ``dt_bias_init(d)`` -> (d,); ``a_log_init(d_state, channels)`` -> (channels, d_state);
 ``d_init(channels)`` -> (channels,).

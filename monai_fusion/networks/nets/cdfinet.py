@@ -13,7 +13,7 @@
 Paper: "Cross-Domain Feature Interaction: A Robust Generalization Network for Cross-Category Medical Image
 Classification" (CDFINet; the paper text is not public: the architecture comes from the authors' Fig. 1-2, README and
 released model definition, GitHub ``PURSUETHESUN/CDFINet``, which has no licence, so none of its code is used here).
-Re-implemented from the description in ``../specs/cdfinet_mfsf2net.md`` §1.2-§1.10 and §3.1; no code copied.
+Re-implemented from the authors' published description (figures, README); no code copied.
 
 "Frequency" in CDFINet always means a single-level 2-D Haar DWT/IDWT (no FFT). Stages 1-2 are LGFS blocks (local
 wavelet convolutions plus a VMamba-style selective scan over the subbands), stages 3-4 are MVBA attention blocks,

@@ -12,10 +12,10 @@
 
 Huo et al., "HiFuse: Hierarchical multi-scale feature fusion network for medical image classification", Biomedical
 Signal Processing and Control 87 (2024) 105534, arXiv:2209.10218. Original code: github huoxiangzuo/HiFuse (MIT);
-re-implemented from the description in ../specs/hifuse_medmamba.md §1.1-1.6 and §1.11; no code copied.
-Differences from the released code, none of which changes the computation at 224 x 224: the token -> map reshapes
-are derived from the input (any H, W divisible by 32), and the modules the released forward pass never uses (the
-global branch's final norm and head, every global block's ``norm2``, the dead HFF convs and norms) are not built.
+Re-implemented from the paper's description; no code copied. Differences from the released code, none of which changes
+the computation at 224 x 224: the token -> map reshapes are derived from the input (any H, W divisible by 32), and the
+modules the released forward pass never uses (the global branch's final norm and head, every global block's ``norm2``,
+the dead HFF convs and norms) are not built.
 
 Spatial shape constraints: 2-D only; H and W divisible by ``patch_size * 2 ** (len(channels) - 1)`` (32 by default).
 
@@ -170,8 +170,8 @@ class HiFuse(nn.Module):
     def _init_branch_weights(self) -> None:
         """Branches and head: Linear trunc-normal(0.02), bias 0; LayerNorm 1/0; Conv2d trunc-normal(0.2), bias 0.
 
-        Called before the HFF blocks exist, so they keep PyTorch's defaults (spec §1.5). The relative position
-        bias tables keep their trunc-normal(0.02) initialisation from ``WindowAttention``.
+        Called before the HFF blocks exist, so they keep PyTorch's defaults (as in the released code). The relative
+        position bias tables keep their trunc-normal(0.02) initialisation from ``WindowAttention``.
         """
         for m in self.modules():
             if isinstance(m, (nn.Linear, nn.Conv2d)):

@@ -11,9 +11,9 @@
 """MedMamba: a hierarchical VMamba-style classifier built from SS-Conv-SSM blocks.
 
 Yue & Li, "MedMamba: Vision Mamba for Medical Image Classification", arXiv:2403.03849. Original code:
-https://github.com/YubiaoYue/MedMamba (no licence file, so none of it is used here). Re-implemented from the
-description in ``hifuse_medmamba.md`` §2.1-2.5 and §2.9; no code copied. The selective scan runs on CPU through
-the pure-PyTorch backends of ``monai_fusion.networks.ops.selective_scan``.
+https://github.com/YubiaoYue/MedMamba (no licence file, so none of it is used here). Re-implemented from the paper's
+description; no code copied. The selective scan runs on CPU through the pure-PyTorch backends of
+``monai_fusion.networks.ops.selective_scan``.
 
 Spatial shape constraints: 2-D only; H and W divisible by ``patch_size * 2 ** (len(channels) - 1)`` (32 for the
 default configuration).

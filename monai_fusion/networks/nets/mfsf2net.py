@@ -12,9 +12,9 @@
 
 Paper: "MFSF2-NET: Towards Improved Skin Lesion Diagnosis via Multi-Scale and Multi-Frequency-Domain Fusion" (2025;
 earlier titled "MultiFreq2Scale-Fusion"; paper text not public, authors' repository GitHub ``men934/MFSF2-NET``, no
-licence). Re-implemented from the description in ``../specs/cdfinet_mfsf2net.md`` §2.2-2.5; no code copied. The
-backbones are timm's ``resnet50`` and ``pvt_v2_b2`` (``features_only``); the authors' dead second PVT copy is not
-built. The multimodal Conv3d input path is a reconstruction [I] (§2.5).
+licence). Re-implemented from the authors' published description (figures, README); no code copied. The backbones are
+timm's ``resnet50`` and ``pvt_v2_b2`` (``features_only``); the authors' dead second PVT copy is not built. The
+multimodal Conv3d input path is a reconstruction (inferred: the authors publish the RCM data layout, not the layer).
 
 Shape constraints: 2-D only; input (B, in_channels, H, W) with H and W divisible by 32 (both backbones downsample by
 32; when the stage sizes of the two branches differ, MFAF resizes the ResNet map). In training mode the batch must
@@ -45,11 +45,12 @@ _RESNET_OUT_INDICES = (1, 2, 3, 4)
 class MFSF2Encoder(nn.Module):
     """Dual-backbone trunk of MFSF2-Net: ResNet-50 and PVTv2-b2 fused stage by stage by four MFAF blocks.
 
-    Multimodal input (reconstruction [I], spec §2.5): with ``rcm_slices=N`` a Conv3d(in_channels -> in_channels,
-    kernel (N, 1, 1), with bias) collapses an (B, N, C, H, W) slice stack (e.g. 4 RCM slices) into one (B, C, H, W)
-    image for the PVT branch while the dermoscopy image goes to the ResNet branch. The kernel is 1x1 spatially so
-    that the collapse is a learned per-pixel mixing of slices and channels that keeps the two modalities' pixel
-    grids aligned. Without ``rcm`` the same image feeds both branches, as in the released code.
+    Multimodal input (a reconstruction, inferred from the published data layout): with ``rcm_slices=N`` a
+    Conv3d(in_channels -> in_channels, kernel (N, 1, 1), with bias) collapses an (B, N, C, H, W) slice stack (e.g. 4
+    RCM slices) into one (B, C, H, W) image for the PVT branch while the dermoscopy image goes to the ResNet branch.
+    The kernel is 1x1 spatially so that the collapse is a learned per-pixel mixing of slices and channels that keeps
+    the two modalities' pixel grids aligned. Without ``rcm`` the same image feeds both branches, as in the released
+    code.
 
     The ResNet-50 is built with ``zero_init_last=False`` so that, like the torchvision ResNet-50 the authors used,
     the last BatchNorm of every bottleneck starts at weight 1 (timm's default of 0 would silence the residual

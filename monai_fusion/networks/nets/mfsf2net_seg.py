@@ -12,8 +12,9 @@
 
 Paper: "MFSF2-NET: Towards Improved Skin Lesion Diagnosis via Multi-Scale and Multi-Frequency-Domain Fusion" (2025;
 paper text not public; the authors' repository GitHub ``men934/MFSF2-NET`` releases no segmentation code). The trunk
-is re-implemented from ``../specs/cdfinet_mfsf2net.md`` §2.2-2.3 and the decoder is a documented reconstruction [I]
-of §2.6 (see :mod:`monai_fusion.networks.blocks.mfsf2net.reverse_attention`); no code copied.
+is re-implemented from the authors' published description (figures, README) and the decoder is a documented
+reconstruction of the paper's segmentation figure (see :mod:`monai_fusion.networks.blocks.mfsf2net.reverse_attention`);
+no code copied.
 
 Shape constraints: 2-D only; input (B, in_channels, H, W) with H and W divisible by 32.
 

@@ -10,8 +10,9 @@
 # limitations under the License.
 """Single-level 2-D Haar DWT / IDWT as fixed depthwise stride-2 convolutions.
 
-The "frequency domain" of CDFINet is this transform (spec ``cdfinet_mfsf2net.md`` §3.1, after Wave-ViT's
-``DWT_2D('haar')``; re-implemented from that description, no code copied). The four 2x2 filters are::
+The "frequency domain" of CDFINet is this transform (as the CDFINet authors describe it, after Wave-ViT's
+``DWT_2D('haar')``, Yao et al., ECCV 2022; re-implemented from that description, no code copied). The four 2x2
+filters are::
 
     LL = 1/2 [[1, 1], [1, 1]]      LH = 1/2 [[1, 1], [-1, -1]]
     HL = 1/2 [[1, -1], [1, -1]]    HH = 1/2 [[1, -1], [-1, 1]]

@@ -13,8 +13,7 @@
 Paper: "Cross-Domain Feature Interaction: A Robust Generalization Network for Cross-Category Medical Image
 Classification" (CDFINet; paper text not public, architecture from the authors' Fig. 1d and description; authors'
 repository GitHub ``PURSUETHESUN/CDFINet``, no licence). The branch cascade is Res2Net-style (Gao et al., TPAMI 2019);
-GRN is from ConvNeXt-V2. Re-implemented from the description in ``../specs/cdfinet_mfsf2net.md`` §1.8 (CFFN); no code
-copied.
+GRN is from ConvNeXt-V2. Re-implemented from the authors' published description (figures, README); no code copied.
 
 The upstream model registers the same CFFN object twice in each MVBA block; here it is one module (one set of
 weights), which is what the authors' network trains.

@@ -12,8 +12,8 @@
 
 Paper: "Cross-Domain Feature Interaction: A Robust Generalization Network for Cross-Category Medical Image
 Classification" (CDFINet; paper text not public, architecture from the authors' Fig. 1 and description; authors'
-repository GitHub ``PURSUETHESUN/CDFINet``, no licence). Re-implemented from the description in
-``../specs/cdfinet_mfsf2net.md`` §1.2 (Downsample); no code copied.
+repository GitHub ``PURSUETHESUN/CDFINet``, no licence). Re-implemented from the authors' published description
+(figures, README); no code copied.
 
 Shape constraints: any H, W; the output is (ceil(H / 2), ceil(W / 2)) for both branches.
 """

@@ -12,9 +12,9 @@
 
 Paper: "Cross-Domain Feature Interaction: A Robust Generalization Network for Cross-Category Medical Image
 Classification" (CDFINet; paper text not public, architecture from the authors' Fig. 2d and description; authors'
-repository GitHub ``PURSUETHESUN/CDFINet``, no licence). Structurally a modified Wave-ViT wavelet attention (Yao et
-al., "Wave-ViT: Unifying Wavelet and Transformers for Visual Representation Learning", ECCV 2022). Re-implemented from
-the description in ``../specs/cdfinet_mfsf2net.md`` §1.9 and §3.1; no code copied.
+repository GitHub ``PURSUETHESUN/CDFINet``, no licence). Structurally a modified Wave-ViT wavelet attention (Yao et al.,
+"Wave-ViT: Unifying Wavelet and Transformers for Visual Representation Learning", ECCV 2022). Re-implemented from the
+authors' published description (figures, README); no code copied.
 
 Query reshape: the authors' code reshapes the (B, C, h, w) query map straight to (B, h * w, C) without a transpose,
 so each "token" is a slice of a channel-major buffer rather than one position's channel vector. By default

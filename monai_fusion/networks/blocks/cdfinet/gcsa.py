@@ -12,8 +12,8 @@
 
 Paper: "Cross-Domain Feature Interaction: A Robust Generalization Network for Cross-Category Medical Image
 Classification" (CDFINet; paper text not public, architecture from the authors' Fig. 2c and description; authors'
-repository GitHub ``PURSUETHESUN/CDFINet``, no licence). Re-implemented from the description in
-``../specs/cdfinet_mfsf2net.md`` §1.8 step 4; no code copied.
+repository GitHub ``PURSUETHESUN/CDFINet``, no licence). Re-implemented from the authors' published description
+(figures, README); no code copied.
 
 Shape constraints: none; any H, W (the cost is linear in H * W and quadratic in C).
 """

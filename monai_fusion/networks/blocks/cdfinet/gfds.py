@@ -13,8 +13,8 @@
 Paper: "Cross-Domain Feature Interaction: A Robust Generalization Network for Cross-Category Medical Image
 Classification" (CDFINet; paper text not public, architecture from the authors' Fig. 1c and description; authors'
 repository GitHub ``PURSUETHESUN/CDFINet``, no licence). The scan cores are VMamba's cross selective scan (Liu et al.,
-"VMamba: Visual State Space Model", NeurIPS 2024, arXiv:2401.10166). Re-implemented from the description in
-``../specs/cdfinet_mfsf2net.md`` §1.4 and §3.1; no code copied.
+"VMamba: Visual State Space Model", NeurIPS 2024, arXiv:2401.10166). Re-implemented from the authors' published
+description (figures, README); no code copied.
 
 Shape constraints: input (B, H, W, C) channels-last, already layer-normed, with H and W even (one Haar DWT level).
 """

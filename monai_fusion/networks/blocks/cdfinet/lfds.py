@@ -12,9 +12,9 @@
 
 Paper: "Cross-Domain Feature Interaction: A Robust Generalization Network for Cross-Category Medical Image
 Classification" (CDFINet; paper text not public, architecture from the authors' Fig. 1b and description; authors'
-repository GitHub ``PURSUETHESUN/CDFINet``, no licence). The subband-wise asymmetric depthwise convolutions follow
-the MSFD block of DFE-IANet (Wang et al., arXiv:2407.20843). Re-implemented from the description in
-``../specs/cdfinet_mfsf2net.md`` §1.5 and §3.1; no code copied.
+repository GitHub ``PURSUETHESUN/CDFINet``, no licence). The subband-wise asymmetric depthwise convolutions follow the
+MSFD block of DFE-IANet (Wang et al., arXiv:2407.20843). Re-implemented from the authors' published description
+(figures, README); no code copied.
 
 Shape constraints: input (B, C, H, W) with H and W even (one Haar DWT level).
 """

@@ -12,9 +12,9 @@
 
 Paper: "Cross-Domain Feature Interaction: A Robust Generalization Network for Cross-Category Medical Image
 Classification" (CDFINet; paper text not public, architecture from the authors' Fig. 1a and description; authors'
-repository GitHub ``PURSUETHESUN/CDFINet``, no licence). The released MFFN class cannot run, so this follows the
-figure: four dilated depthwise branches with a post-add cascade. Re-implemented from the description in
-``../specs/cdfinet_mfsf2net.md`` §1.7; no code copied. GRN is ConvNeXt-V2's (Woo et al., CVPR 2023).
+repository GitHub ``PURSUETHESUN/CDFINet``, no licence). The released MFFN class cannot run, so this follows the figure:
+four dilated depthwise branches with a post-add cascade. Re-implemented from the authors' published description
+(figures, README); no code copied. GRN is ConvNeXt-V2's (Woo et al., CVPR 2023).
 
 Shape constraints: input (B, C, H, W), any H and W.
 """

@@ -13,8 +13,7 @@
 Paper: "Cross-Domain Feature Interaction: A Robust Generalization Network for Cross-Category Medical Image
 Classification" (CDFINet; paper text not public, architecture from the authors' Fig. 2b and description; authors'
 repository GitHub ``PURSUETHESUN/CDFINet``, no licence). A CBAM-style spatial attention (Woo et al., ECCV 2018) with a
-channel-min statistic added. Re-implemented from the description in ``../specs/cdfinet_mfsf2net.md`` §1.8 step 2;
-no code copied.
+channel-min statistic added. Re-implemented from the authors' published description (figures, README); no code copied.
 
 Shape constraints: none; any H, W.
 """

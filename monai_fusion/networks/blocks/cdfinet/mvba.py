@@ -12,8 +12,8 @@
 
 Paper: "Cross-Domain Feature Interaction: A Robust Generalization Network for Cross-Category Medical Image
 Classification" (CDFINet; paper text not public, architecture from the authors' Fig. 1d, Fig. 2a-c and description;
-authors' repository GitHub ``PURSUETHESUN/CDFINet``, no licence). Re-implemented from the description in
-``../specs/cdfinet_mfsf2net.md`` §1.8; no code copied.
+authors' repository GitHub ``PURSUETHESUN/CDFINet``, no licence). Re-implemented from the authors' published description
+(figures, README); no code copied.
 
 Shape constraints: ``channels`` divisible by ``num_heads`` and even; any H, W (the attention cost is quadratic in
 H * W, so the block is meant for the low-resolution stages).

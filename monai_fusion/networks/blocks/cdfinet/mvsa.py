@@ -14,7 +14,7 @@ Paper: "Cross-Domain Feature Interaction: A Robust Generalization Network for Cr
 Classification" (CDFINet; paper text not public, architecture from the authors' Fig. 2a and description; authors'
 repository GitHub ``PURSUETHESUN/CDFINet``, no licence). The cascade follows EfficientViT's cascaded group attention
 (Liu et al., "EfficientViT: Memory Efficient Vision Transformer with Cascaded Group Attention", CVPR 2023).
-Re-implemented from the description in ``../specs/cdfinet_mfsf2net.md`` §1.8 step 1; no code copied.
+Re-implemented from the authors' published description (figures, README); no code copied.
 
 Shape constraints: none beyond ``channels % num_heads == 0``; any H, W (the cost is quadratic in H * W).
 """

@@ -11,10 +11,9 @@
 """CBAM-style spatial and channel attention, as used inside HiFuse's HFF block.
 
 Woo et al., "CBAM: Convolutional Block Attention Module", ECCV 2018 (arXiv:1807.06521), in the variant of Huo et al.,
-"HiFuse: Hierarchical multi-scale feature fusion network for medical image classification", Biomedical Signal
-Processing and Control 87 (2024) 105534 (arXiv:2209.10218). Re-implemented from the description in
-../specs/hifuse_medmamba.md §1.4 steps 3-4; no code copied. The names carry a ``CBAM`` prefix so they do not clash
-with MONAI's ``SpatialAttentionBlock`` / ``ChannelSELayer``.
+"HiFuse: Hierarchical multi-scale feature fusion network for medical image classification", Biomedical Signal Processing
+and Control 87 (2024) 105534 (arXiv:2209.10218). Re-implemented from the paper's description; no code copied. The names
+carry a ``CBAM`` prefix so they do not clash with MONAI's ``SpatialAttentionBlock`` / ``ChannelSELayer``.
 
 Spatial shape constraints: none; any H, W >= 1.
 """
@@ -65,7 +64,7 @@ class CBAMChannelAttention(nn.Module):
 
     The bottleneck is conv1x1 (C -> C // reduction, no bias), ReLU, conv1x1 (C // reduction -> C, no bias), applied
     to the global max-pooled and the global average-pooled (B, C, 1, 1) vectors; the two results are added and one
-    sigmoid is applied (the released HiFuse code applied it twice until January 2024; spec §1.4).
+    sigmoid is applied (the released HiFuse code applied it twice until January 2024).
 
     Args:
         channels: C.

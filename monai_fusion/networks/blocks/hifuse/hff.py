@@ -11,9 +11,9 @@
 """HFF (Hierarchical Feature Fusion) block of HiFuse: fuses the local, global and previous-scale features.
 
 Huo et al., "HiFuse: Hierarchical multi-scale feature fusion network for medical image classification", Biomedical
-Signal Processing and Control 87 (2024) 105534 (arXiv:2209.10218). Re-implemented from the description in
-../specs/hifuse_medmamba.md §1.4; no code copied. Unlike the released code, no module is built that the forward pass
-does not use (stage 1 has no previous-scale path; later stages have no 2C fusion conv).
+Signal Processing and Control 87 (2024) 105534 (arXiv:2209.10218). Re-implemented from the paper's description; no code
+copied. Unlike the released code, no module is built that the forward pass does not use (stage 1 has no previous-scale
+path; later stages have no 2C fusion conv).
 
 Spatial shape constraints: l and g share their (H, W); f, when given, is (2H, 2W) with H, W >= 1.
 """

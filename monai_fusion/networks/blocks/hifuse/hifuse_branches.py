@@ -11,10 +11,10 @@
 """The local (convolution) and global (shifted-window attention) blocks of HiFuse's two branches.
 
 Huo et al., "HiFuse: Hierarchical multi-scale feature fusion network for medical image classification", Biomedical
-Signal Processing and Control 87 (2024) 105534 (arXiv:2209.10218). Re-implemented from the description in
-../specs/hifuse_medmamba.md §1.2-1.3; no code copied. Both are reduced forms of their parents: the local block is a
-ConvNeXt block with a 3x3 kernel, one C -> C pointwise layer and no layer scale; the global block is a Swin block
-with one residual, a C -> C Linear + GELU after the attention and no MLP.
+Signal Processing and Control 87 (2024) 105534 (arXiv:2209.10218). Re-implemented from the paper's description; no code
+copied. Both are reduced forms of their parents: the local block is a ConvNeXt block with a 3x3 kernel, one C -> C
+pointwise layer and no layer scale; the global block is a Swin block with one residual, a C -> C Linear + GELU after the
+attention and no MLP.
 
 Spatial shape constraints: none; any H, W >= 1.
 """

@@ -11,8 +11,8 @@
 """IRMLP, the "inverted residual MLP" that closes HiFuse's HFF block.
 
 Huo et al., "HiFuse: Hierarchical multi-scale feature fusion network for medical image classification", Biomedical
-Signal Processing and Control 87 (2024) 105534 (arXiv:2209.10218). Re-implemented from the description in
-../specs/hifuse_medmamba.md §1.4 (IRMLP); no code copied.
+Signal Processing and Control 87 (2024) 105534 (arXiv:2209.10218). Re-implemented from the paper's description; no code
+copied.
 
 Spatial shape constraints: none; any H, W >= 1.
 """

@@ -10,8 +10,8 @@
 # limitations under the License.
 """SS-Conv-SSM block of MedMamba (current version): a convolution half and an SS2D half, shuffled and added.
 
-Yue & Li, "MedMamba: Vision Mamba for Medical Image Classification", arXiv:2403.03849 (code: YubiaoYue/MedMamba,
-no licence file). Re-implemented from the description in ``hifuse_medmamba.md`` §2.2; no code copied.
+Yue & Li, "MedMamba: Vision Mamba for Medical Image Classification", arXiv:2403.03849 (code: YubiaoYue/MedMamba, no
+licence file). Re-implemented from the paper's description; no code copied.
 
 Spatial shape constraints: none; any H and W >= 1. ``channels`` must be even.
 """

@@ -11,8 +11,8 @@
 """MFAF, the multi-frequency awareness fusion of one MFSF2-Net stage (ResNet-50 map + PVTv2 map -> fused map).
 
 Paper: "MFSF2-NET: Towards Improved Skin Lesion Diagnosis via Multi-Scale and Multi-Frequency-Domain Fusion" (2025;
-paper text not public, authors' repository GitHub ``men934/MFSF2-NET``, no licence). Re-implemented from the
-description in ``../specs/cdfinet_mfsf2net.md`` §2.3; no code copied.
+paper text not public, authors' repository GitHub ``men934/MFSF2-NET``, no licence). Re-implemented from the authors'
+published description (figures, README); no code copied.
 
 Shape constraints: ``res`` is (B, res_channels, Hr, Wr), ``pvt`` is (B, pvt_channels, H, W); when the sizes differ the
 ResNet map is bilinearly resized (align_corners=True) to H x W. Output (B, fuse_channels, H, W).

@@ -12,8 +12,8 @@
 
 Paper: "MFSF2-NET: Towards Improved Skin Lesion Diagnosis via Multi-Scale and Multi-Frequency-Domain Fusion" (2025;
 paper text not public, authors' repository GitHub ``men934/MFSF2-NET``, no licence). The block follows MADGNet's
-multi-frequency channel attention (CVPR 2024), built on FcaNet's DCT bases. Re-implemented from the description in
-``../specs/cdfinet_mfsf2net.md`` §2.3 and §3.2; no code copied.
+multi-frequency channel attention (CVPR 2024), built on FcaNet's DCT bases. Re-implemented from the authors' published
+description (figures, README); no code copied.
 
 Shape constraints: input (B, C, H, W) of any spatial size (it is adaptive-average-pooled to the DCT grid first);
 ``C // reduction >= 1``.

@@ -13,7 +13,7 @@
 Paper: "MFSF2-NET: Towards Improved Skin Lesion Diagnosis via Multi-Scale and Multi-Frequency-Domain Fusion" (2025;
 paper text not public, authors' repository GitHub ``men934/MFSF2-NET``, no licence); PSA from "EPSANet: An Efficient
 Pyramid Squeeze Attention Block on Convolutional Neural Network" (Zhang et al., ACCV 2022). Re-implemented from the
-description in ``../specs/cdfinet_mfsf2net.md`` §2.4; no code copied.
+authors' published description (figures, README); no code copied.
 
 Shape constraints: PMSF takes a list of ``num_stages`` maps (B, in_channels, Hi, Wi) of any spatial sizes (each is
 adaptive-average-pooled to ``pool_size``) and returns a (B, out_channels) vector. PSA needs ``in_channels`` and

@@ -13,8 +13,8 @@
 Paper: "MFSF2-NET: Towards Improved Skin Lesion Diagnosis via Multi-Scale and Multi-Frequency-Domain Fusion" (2025;
 paper text not public, and the authors' repository GitHub ``men934/MFSF2-NET`` releases no segmentation code). The
 figure only shows the fused maps F1..F4 feeding "Upsampling -> RA" four times. Everything here is a reconstruction
-[I] following ``../specs/cdfinet_mfsf2net.md`` §2.6 and the reverse attention of PraNet ("PraNet: Parallel Reverse
-Attention Network for Polyp Segmentation", Fan et al., MICCAI 2020); no code copied.
+(inferred from that figure) following the reverse attention of PraNet ("PraNet: Parallel Reverse Attention Network
+for Polyp Segmentation", Fan et al., MICCAI 2020); no code copied.
 
 Reconstruction choices:
 
