@@ -37,10 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef SS_VW
-#define SS_VW 16
-#endif
-#define VW SS_VW
+#define VW 16 /* lanes per vector: one AVX-512 register, two AVX2 or four NEON registers */
 #define NMAX 256 /* largest state size N */
 #define SS_ABI_VERSION 1
 
@@ -51,6 +48,52 @@ typedef int32_t vi __attribute__((vector_size(VW * 4)));
 #define INLINE static inline __attribute__((always_inline))
 
 INLINE vf splat(float x) { return (vf){0} + x; }
+
+/* two-source lane shuffle with constant indices (0-15: first operand, 16-31: second) */
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define SHUFFLE(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#else
+#define SHUFFLE(a, b, ...) __builtin_shuffle(a, b, (vi){__VA_ARGS__})
+#endif
+/* block swaps of a 16 x 16 transpose: for rows i and j = i + s, KEEP_s keeps row i's lanes whose bit s is clear and
+ * takes row j's lanes shifted down by s into the others; SWAP_s is the complement */
+#define KEEP_8 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23
+#define SWAP_8 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31
+#define KEEP_4 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27
+#define SWAP_4 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31
+#define KEEP_2 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29
+#define SWAP_2 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31
+#define KEEP_1 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30
+#define SWAP_1 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31
+
+#define SWAP_STAGE(r, s)                                     \
+    for (int i = 0; i < VW; i++) {                           \
+        if (i & s) continue;                                 \
+        vf lo = SHUFFLE(r[i], r[i + s], KEEP_##s);           \
+        vf hi = SHUFFLE(r[i], r[i + s], SWAP_##s);           \
+        r[i] = lo;                                           \
+        r[i + s] = hi;                                       \
+    }
+
+/* in-place transpose of a 16 x 16 block held as 16 row vectors */
+INLINE void transpose16(vf *r) {
+    SWAP_STAGE(r, 8)
+    SWAP_STAGE(r, 4)
+    SWAP_STAGE(r, 2)
+    SWAP_STAGE(r, 1)
+}
+
+#define SUM_STAGE(r, s)                                                              \
+    for (int i = 0; i < s; i++) r[i] = SHUFFLE(r[i], r[i + s], KEEP_##s) + SHUFFLE(r[i], r[i + s], SWAP_##s);
+
+/* lane sums of 16 vectors: lane n of the result is the sum of the lanes of r[n] (fixed order); r is overwritten */
+INLINE vf lane_sums16(vf *r) {
+    SUM_STAGE(r, 8)
+    SUM_STAGE(r, 4)
+    SUM_STAGE(r, 2)
+    SUM_STAGE(r, 1)
+    return r[0];
+}
 
 INLINE vf select_mask(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)b)); }
 
@@ -151,24 +194,47 @@ static void load_block_constants(const ss_args *a, long k, long cb, vf *a2, vf *
     }
 }
 
-/* rows [c0, c0 + nl) x steps [t0, t0 + nt) of a (batch, K*W, L) tensor into a step-major tile; unused lanes = 0 */
+/* rows [row0, row0 + nl) x steps [t0, t0 + nt) of a (rows, L) tensor into a step-major tile; unused lanes = 0.
+ * Full 16 x 16 blocks go through vector loads and an in-register transpose, the rest element by element. */
 static void load_tile(const float *src, long row0, long L, long t0, int nt, int nl, vf *tile) {
-    for (int t = 0; t < nt; t++) tile[t] = splat(0.0f);
+    int t = 0;
+    if (nl == VW) {
+        for (; t + VW <= nt; t += VW) {
+            vf r[VW];
+            for (int l = 0; l < VW; l++) memcpy(&r[l], src + (row0 + l) * L + t0 + t, sizeof(vf));
+            transpose16(r);
+            for (int q = 0; q < VW; q++) tile[t + q] = r[q];
+        }
+    }
+    for (int q = t; q < nt; q++) tile[q] = splat(0.0f);
     for (int l = 0; l < nl; l++) {
         const float *p = src + (row0 + l) * L + t0;
-        for (int t = 0; t < nt; t++) tile[t][l] = p[t];
+        for (int q = t; q < nt; q++) tile[q][l] = p[q];
     }
 }
 
 static void store_tile(float *dst, long row0, long L, long t0, int nt, int nl, const vf *tile) {
+    int t = 0;
+    if (nl == VW) {
+        for (; t + VW <= nt; t += VW) {
+            vf r[VW];
+            for (int q = 0; q < VW; q++) r[q] = tile[t + q];
+            transpose16(r);
+            for (int l = 0; l < VW; l++) memcpy(dst + (row0 + l) * L + t0 + t, &r[l], sizeof(vf));
+        }
+    }
     for (int l = 0; l < nl; l++) {
         float *p = dst + (row0 + l) * L + t0;
-        for (int t = 0; t < nt; t++) p[t] = tile[t][l];
+        for (int q = t; q < nt; q++) p[q] = tile[q][l];
     }
 }
 
 /* the (N, nt) slice [t0, t0 + nt) of one (b, k) row of B or C, transposed to (nt, N) */
 static void load_group_tile(const float *src, long N, long L, long t0, int nt, float *tile) {
+    if (N == VW) {
+        load_tile(src, 0, L, t0, nt, VW, (vf *)tile);
+        return;
+    }
     for (long n = 0; n < N; n++) {
         const float *p = src + n * L + t0;
         for (int t = 0; t < nt; t++) tile[t * N + n] = p[t];
@@ -231,7 +297,7 @@ static int alloc_buffers(const ss_args *a, ss_buffers *w, int backward) {
     ALLOC(u, T);
     ALLOC(dt, T);
     ALLOC(dtu, T);
-    ALLOC(y, T);
+    ALLOC(y, T); /* backward: lane sums of a tile */
     ALLOC(h, nb * N);
     ALLOC(a2, nb * N);
     ALLOC(av, nb * N);
@@ -402,11 +468,18 @@ static void backward_task(const ss_args *a, ss_buffers *w, ss_task tk) {
             store_tile(a->du, row0, L, t0, nt, nl, w->du);
             store_tile(a->ddelta, row0, L, t0, nt, nl, w->dd);
         }
-        for (long n = 0; n < N; n++) {
-            float *pb = dBg + n * L + t0, *pc = dCg + n * L + t0;
-            for (int t = 0; t < nt; t++) {
-                pb[t] = lane_sum(w->dBacc[t * N + n]);
-                pc[t] = lane_sum(w->dCacc[t * N + n]);
+        if (N == VW) { /* sums over the lanes (channels) of every (t, n), then (nt, N) -> (N, nt) */
+            for (int t = 0; t < nt; t++) w->y[t] = lane_sums16(w->dBacc + t * N);
+            store_tile(dBg, 0, L, t0, nt, VW, w->y);
+            for (int t = 0; t < nt; t++) w->y[t] = lane_sums16(w->dCacc + t * N);
+            store_tile(dCg, 0, L, t0, nt, VW, w->y);
+        } else {
+            for (long n = 0; n < N; n++) {
+                float *pb = dBg + n * L + t0, *pc = dCg + n * L + t0;
+                for (int t = 0; t < nt; t++) {
+                    pb[t] = lane_sum(w->dBacc[t * N + n]);
+                    pc[t] = lane_sum(w->dCacc[t * N + n]);
+                }
             }
         }
     }

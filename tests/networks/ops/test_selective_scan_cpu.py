@@ -63,15 +63,15 @@ CASES = [
     # widths that fill one, several and partial 16-lane channel blocks
     (1, 1, 3, 5, True, True, True),
     (1, 4, 3, 5, False, False, False),
-    (37, 4, 3, 5, True, True, True),  # odd L, one full tile of 32 steps and a partial one
+    (37, 4, 3, 5, True, True, True),  # odd L, one partial tile of the kernel's 64 steps
     (37, 1, 3, 5, False, False, True),
     (37, 4, 3, 5, True, False, False),
     (16, 4, 3, 5, True, True, True),
     (33, 2, 3, 5, False, True, True),
     (10, 4, 3, 5, True, True, False),
     (3136, 4, 1, 4, True, True, True),  # MedMamba stage-1 length, tiny channels
-    (70, 2, 35, 16, True, True, True),  # three channel blocks, the last one partial; three tiles
-    (64, 1, 16, 16, False, True, True),  # exactly one block and two tiles
+    (70, 2, 35, 16, True, True, True),  # three channel blocks, the last one partial; a full tile and a partial one
+    (150, 1, 16, 16, False, True, True),  # exactly one block; three tiles, so two checkpoint boundaries
 ]
 
 
