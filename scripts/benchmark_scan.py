@@ -11,7 +11,7 @@
 # limitations under the License.
 """Time and peak memory of the selective-scan backends at the stage-1 shapes of CDFINet and MedMamba-T.
 
-Scan shapes (hifuse_medmamba.md §2.3, §2.8; cdfinet_mfsf2net.md): u/delta (B, K*D, L), A (K*D, N), B/C (B, K, N, L):
+Scan shapes (as in monai_fusion.networks.ops.selective_scan): u/delta (B, K*D, L), A (K*D, N), B/C (B, K, N, L):
     cdfinet        B=8, K=4, D=128, N=16, L=784   (28x28 tokens)
     medmamba_t     B=8, K=4, D=96,  N=16, L=3136  (56x56 tokens, d_inner of MedMamba-T stage 1)
     medmamba_t_d48 B=8, K=4, D=48,  N=16, L=3136  (the same with D = 48)

@@ -2,7 +2,8 @@
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
 """Run the MONAI model-zoo checks on the bundles of this repository and print a table (bundle x check).
 
-Our own implementation of the checks the model zoo's CI runs (specs: monai_bundles.md §7.2, §7.4), offline:
+Our own implementation of the checks the model zoo's CI runs (the zoo's ``ci/verify_bundle.py`` and its code-format
+checks), offline:
 
 * ``files``: the zoo's necessary files (``configs/metadata.json``, ``LICENSE``) and our required ones
   (``configs/inference.json``, ``docs/README.md``, ``large_files.yml``).

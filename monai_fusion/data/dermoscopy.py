@@ -17,7 +17,7 @@
   (image, MEL, NV, BCC, AKIEC, BKL, DF, VASC); ``ISIC2018_Task3_Training_LesionGroupings.csv`` gives ``lesion_id``.
 - ISIC 2019: one-hot ``ISIC_2019_Training_GroundTruth.csv`` (image, MEL, NV, BCC, AK, BKL, DF, VASC, SCC, UNK) and
   ``ISIC_2019_Training_Metadata.csv`` whose ``lesion_id`` is empty for some images (those become their own group).
-- Paired multimodal cases (MFSF²-Net, ``cdfinet_mfsf2net.md`` §2.5: one dermoscopy image + N reflectance confocal
+- Paired multimodal cases (MFSF²-Net's multimodal input: one dermoscopy image + N reflectance confocal
   microscopy slices per case) from a CSV.
 
 Written for this project from the public file layouts; no code copied.

@@ -8,7 +8,7 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""A MONAI ``CheckpointSaver`` whose files are written atomically (issue 8, crash safety).
+"""A MONAI ``CheckpointSaver`` whose files are written atomically (crash safety).
 
 Part of the bundle workflows' reliability guarantees (docs/reliability.md); written for this project, no code copied.
 MONAI 1.6's ``CheckpointSaver`` builds its ignite ``DiskSaver`` with ``atomic=False``, so a run killed while

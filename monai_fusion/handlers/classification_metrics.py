@@ -10,7 +10,7 @@
 # limitations under the License.
 """Whole-set multi-class classification metrics (macro-averaged) as a MONAI cumulative metric and Ignite handler.
 
-Part of the bundle workflows of ../specs/monai_bundles.md §5; written for this project, no code copied.
+Part of the bundle workflows (evaluation metrics); written for this project, no code copied.
 
 Why not MONAI's ``ConfusionMatrix`` handler alone: ``ConfusionMatrixMetric`` with ``compute_sample=False`` and
 ``reduction="mean"`` averages the per-class TP/FP/TN/FN counts *before* computing the ratio, which is a

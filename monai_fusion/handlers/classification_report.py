@@ -10,7 +10,7 @@
 # limitations under the License.
 """Ignite handler writing the classification report of an evaluation: CSV/JSON tables and PNG plots.
 
-Part of the bundle workflows of ../specs/monai_bundles.md §5; written for this project, no code copied. It reads the
+Part of the bundle workflows (evaluation report); written for this project, no code copied. It reads the
 report that :class:`monai_fusion.handlers.classification_metrics.ClassificationMetrics` leaves on the engine.
 """
 

@@ -1,6 +1,6 @@
 # Copyright (c) monai-fusion contributors
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
-"""Reseed every random source of a training epoch from ``(seed, epoch, rank)`` (issue 8, resume reproducibility).
+"""Reseed every random source of a training epoch from ``(seed, epoch, rank)`` (resume reproducibility).
 
 Written for this project (docs/reliability.md); no code copied. ``monai.utils.set_determinism`` seeds the process
 once, in ``initialize``. Without more, the random state at the start of epoch ``k`` is whatever epochs ``1..k-1`` left

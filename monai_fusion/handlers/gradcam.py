@@ -10,9 +10,8 @@
 # limitations under the License.
 """Ignite handler saving Grad-CAM overlays (MONAI's ``monai.visualize.GradCAM``) for the first images of a run.
 
-Grad-CAM: R. R. Selvaraju et al., "Grad-CAM: Visual Explanations from Deep Networks via Gradient-based
-Localization", ICCV 2017. Part of the bundle workflows of ../specs/monai_bundles.md; written for this project, no code
-copied.
+Grad-CAM: R. R. Selvaraju et al., "Grad-CAM: Visual Explanations from Deep Networks via Gradient-based Localization",
+ICCV 2017. Part of the bundle workflows; written for this project, no code copied.
 
 Two details of MONAI's implementation shape this handler:
 

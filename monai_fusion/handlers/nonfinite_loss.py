@@ -8,7 +8,7 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Stop training as soon as the loss is NaN or infinite (issue 8, crash safety).
+"""Stop training as soon as the loss is NaN or infinite (crash safety).
 
 Part of the bundle workflows' reliability guarantees (docs/reliability.md); written for this project, no code copied.
 The handler raises :class:`NonFiniteLossError` at the end of the offending iteration, before any epoch-level handler

@@ -10,9 +10,9 @@
 # limitations under the License.
 """Plots of the bundle workflows: the training-curves handler, and confusion-matrix and ROC-curve figures.
 
-Part of the bundle workflows of ../specs/monai_bundles.md (training curves plot); written for this project, no code
-copied. matplotlib is imported lazily (``Agg`` backend) through ``monai.utils.optional_import`` when the first figure
-is drawn, so importing this module needs neither matplotlib nor a display.
+Part of the bundle workflows (training curves plot); written for this project, no code copied. matplotlib is imported
+lazily (``Agg`` backend) through ``monai.utils.optional_import`` when the first figure is drawn, so importing this
+module needs neither matplotlib nor a display.
 """
 
 from __future__ import annotations

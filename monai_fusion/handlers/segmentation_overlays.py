@@ -10,10 +10,10 @@
 # limitations under the License.
 """Ignite handler that draws a few segmentation results (image, predicted mask, reference outline) into a PNG file.
 
-Part of the bundle workflows of ../specs/monai_bundles.md (plots written by the workflow), for the 2-D segmentation
-bundle ``bundles/mfsf2net_segmentation``; written for this project, no code copied. matplotlib is imported lazily
-(``Agg`` backend, through :func:`monai_fusion.handlers.plots.pyplot_agg`) when the figure is drawn, so importing this
-module needs neither matplotlib nor a display.
+Part of the bundle workflows (plots written by the workflow), for the 2-D segmentation bundle
+``bundles/mfsf2net_segmentation``; written for this project, no code copied. matplotlib is imported lazily (``Agg``
+backend, through :func:`monai_fusion.handlers.plots.pyplot_agg`) when the figure is drawn, so importing this module
+needs neither matplotlib nor a display.
 
 Shapes: the engine output items (after MONAI's decollation and post-processing) hold a channel-first 2-D image
 (C, X, Y) with C in {1, 3}, a prediction (1, X', Y') and optionally a reference mask (1, X'', Y''); the masks are

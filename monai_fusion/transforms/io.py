@@ -10,7 +10,7 @@
 # limitations under the License.
 """Image loading through MONAI's readers, with two fixes: palette PNGs and missing DICOM decoders.
 
-Written for issue 4 from the conventions in ../specs/style.md §7.6; no code copied.
+Written for this project following MONAI's array/dictionary transform conventions; no code copied.
 
 1. ``PILReader`` returns a palette (mode ``"P"``) image as its palette *indices*. 348 of the HAM10000 masks in
    ``../shared/data`` are palette PNGs whose palette is inverted (index 0 is white), so read raw they give the

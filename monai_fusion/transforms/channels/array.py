@@ -10,8 +10,8 @@
 # limitations under the License.
 """Channel-layout transforms: grayscale <-> RGB, alpha removal and binarisation of lossy masks.
 
-Written for issue 4 ("Medical data: readers, transforms ...") from the conventions in ../specs/style.md §7.6; no code
-copied. MONAI's ``RepeatChannel`` and ``AsDiscrete`` do the arithmetic.
+Written for this project following MONAI's array/dictionary transform conventions; no code copied. MONAI's
+``RepeatChannel`` and ``AsDiscrete`` do the arithmetic.
 
 Inputs are channel-first, ``(C, *spatial)``, as ``LoadImage(ensure_channel_first=True)`` or ``EnsureChannelFirst``
 produce them. ``PILReader`` returns a palette (mode ``"P"``) PNG as its palette *indices*, which are not intensities

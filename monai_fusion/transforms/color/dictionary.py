@@ -10,7 +10,7 @@
 # limitations under the License.
 """Dictionary versions of the colour transforms in :mod:`monai_fusion.transforms.color.array`.
 
-Written for issue 4 from the conventions in ../specs/style.md §7.6; no code copied. MONAI's own
+Written for this project following MONAI's array/dictionary transform conventions; no code copied. MONAI's own
 ``NormalizeHEStainsd`` wraps the channel-last ``NormalizeHEStains``; :class:`MacenkoNormalized` is the channel-first
 equivalent.
 """

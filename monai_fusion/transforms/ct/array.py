@@ -10,8 +10,8 @@
 # limitations under the License.
 """Hounsfield-unit windowing of CT images, single windows and several windows stacked as channels.
 
-Written for issue 4 from the conventions in ../specs/style.md §7.6; no code copied. The linear mapping is MONAI's
-``ScaleIntensityRange`` with clipping.
+Written for this project following MONAI's array/dictionary transform conventions; no code copied. The linear mapping is
+MONAI's ``ScaleIntensityRange`` with clipping.
 
 Hounsfield units come from the readers, not from a transform here. MONAI's ``PydicomReader`` and ``ITKReader``
 (GDCM) apply the DICOM *RescaleSlope*/*RescaleIntercept*, and ``NibabelReader`` applies the NIfTI

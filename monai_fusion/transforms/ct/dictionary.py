@@ -10,7 +10,7 @@
 # limitations under the License.
 """Dictionary versions of the CT windowing transforms in :mod:`monai_fusion.transforms.ct.array`.
 
-Written for issue 4 from the conventions in ../specs/style.md §7.6; no code copied.
+Written for this project following MONAI's array/dictionary transform conventions; no code copied.
 """
 
 from __future__ import annotations

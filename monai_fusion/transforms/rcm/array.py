@@ -10,8 +10,8 @@
 # limitations under the License.
 """Reflectance confocal microscopy (RCM): stack the N slices of one case for MFSF²-Net's ``rcm`` input.
 
-Written for issue 4 from the conventions in ../specs/style.md §7.6 and the input layout in
-../specs/cdfinet_mfsf2net.md §2.5 (``rcm`` of shape (B, N, C, H, W), N = 4 in the paper's data); no code copied.
+Written for this project following MONAI's array/dictionary transform conventions and the layout of MFSF2-Net's ``rcm``
+input (:class:`monai_fusion.networks.nets.MFSF2Net`: (B, N, C, H, W), N = 4 in the paper's data); no code copied.
 
 The per-slice intensity steps are MONAI transforms, used as they are:
 

@@ -10,8 +10,8 @@
 # limitations under the License.
 """Dictionary version of :class:`monai_fusion.transforms.rcm.array.StackRCMSlices`.
 
-Written for issue 4 from the conventions in ../specs/style.md §7.6; no code copied. A paired multimodal datalist
-entry looks like ``{"image": "derm.jpg", "rcm": ["r1.png", "r2.png", "r3.png", "r4.png"], "label": 3}``;
+Written for this project following MONAI's array/dictionary transform conventions; no code copied. A paired multimodal
+datalist entry looks like ``{"image": "derm.jpg", "rcm": ["r1.png", "r2.png", "r3.png", "r4.png"], "label": 3}``;
 ``StackRCMSlicesd(keys="rcm", num_slices=4)`` turns the ``rcm`` list into ``(4, C, H, W)``.
 """
 

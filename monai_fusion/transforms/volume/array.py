@@ -10,7 +10,7 @@
 # limitations under the License.
 """Volume -> 2-D: one slice by index or by largest mask area, 2.5-D stacks of adjacent slices, and any input made 2-D.
 
-Written for issue 4 from the conventions in ../specs/style.md §7.6; no code copied.
+Written for this project following MONAI's array/dictionary transform conventions; no code copied.
 
 Spacing-aware resampling is MONAI's ``Spacing``/``Spacingd``, used as it is: resample the volume (bilinear) and its
 label map (nearest) to a common voxel size *before* picking slices, e.g.

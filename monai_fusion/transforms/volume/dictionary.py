@@ -10,9 +10,9 @@
 # limitations under the License.
 """Dictionary versions of the volume -> 2-D transforms in :mod:`monai_fusion.transforms.volume.array`.
 
-Written for issue 4 from the conventions in ../specs/style.md §7.6; no code copied. With ``mask_key`` every key is
-sliced at the same index, chosen from the mask as it was when the transform started, so an image and its label map
-stay aligned. Resample first with MONAI's ``Spacingd`` when cases differ in voxel size.
+Written for this project following MONAI's array/dictionary transform conventions; no code copied. With ``mask_key``
+every key is sliced at the same index, chosen from the mask as it was when the transform started, so an image and its
+label map stay aligned. Resample first with MONAI's ``Spacingd`` when cases differ in voxel size.
 """
 
 from __future__ import annotations
