@@ -12,7 +12,7 @@
 
 Paper: A. Gu and T. Dao, "Mamba: Linear-Time Sequence Modeling with Selective State Spaces", arXiv:2312.00752 (2023),
 as used by VMamba's / MedMamba's SS2D (Yue and Li, "MedMamba: Vision Mamba for Medical Image Classification",
-arXiv:2403.03849). Re-implemented from the description in ../specs/hifuse_medmamba.md §2.3 and §2.8; no code copied.
+arXiv:2403.03849). Re-implemented from the papers' descriptions; no code copied.
 
 The recurrence, per channel ``d`` (belonging to direction ``k = d // D``) and time step ``t``::
 
