@@ -7,6 +7,12 @@ Start it with ``python apps/monailabel/serve.py --studies DIR --conf models a,b`
 ``docs/monailabel.md``. ``--conf`` keys read here: ``models`` (comma-separated bundle folder names, default: every
 bundle with weights), ``bundle_path`` (extra folders searched first), ``zoo_source`` (``local`` only),
 ``skip_trainers`` (``true`` to offer no training), ``preload``; ``sam2`` is accepted and ignored (no SAM2 task).
+The server-side settings ``cors_origins``, ``infer_concurrency``, ``infer_queue`` are read by
+``fusion_label/server.py``, ``auth_token`` by ``serve.py``.
+
+The app's datastore refuses ids, tags and files that could write outside the studies folder
+(``fusion_label/datastore.py``); its ``infer`` reads datastore images and uploads only; ``/info/`` marks untrained
+models and lists the segmentation labels as the viewer labels.
 """
 
 from __future__ import annotations

@@ -242,8 +242,12 @@ def test_monailabel_client_works_with_the_token(server: dict, tmp_path: Path) ->
     from monailabel.client import MONAILabelClient
     from monailabel.client.client import MONAILabelClientException
 
+    plain = MONAILabelClient(server["url"], tmpdir=str(tmp_path))
     with pytest.raises(MONAILabelClientException, match="Status: 401"):
-        MONAILabelClient(server["url"]).info()
+        plain.info()
+    plain.update_auth({"token_type": "Bearer", "access_token": server["token"]})  # MONAI Label's own client
+    assert plain.upload_image(str(server["image"]), image_id="plain_img")["image"] == "plain_img"
+    assert plain.info()["labels"] == ["polyp"]
     client = FusionLabelClient(server["url"], token=server["token"], tmpdir=str(tmp_path))
     assert set(client.info()["models"]) == {CLASSIFIER, SEGMENTER}
     assert client.upload_image(str(server["image"]), image_id="client_img")["image"] == "client_img"
@@ -251,7 +255,7 @@ def test_monailabel_client_works_with_the_token(server: dict, tmp_path: Path) ->
     assert client.datastore()["objects"]["client_img"]["labels"]["final"]["ext"] == ".jpg"
     _, params = client.infer(CLASSIFIER, "client_img", {})
     assert [p["label"] for p in params["prediction"]][:2] == ["dyed-lifted-polyps", "dyed-resection-margins"]
-    assert client.info()["labels"] == ["polyp"]  # a request after the multipart ones (MONAI Label's client hangs here)
+    assert client.info()["labels"] == ["polyp"]
     # the viewer's way: log in with the token as password, then send the returned token
     viewer = FusionLabelClient(server["url"], token="", tmpdir=str(tmp_path))
     assert viewer.auth_enabled()

@@ -2,14 +2,14 @@
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
 """MONAI Label's Python client for a server started with an access token.
 
-``MONAILabelClient.update_auth({"token_type": "Bearer", "access_token": TOKEN})`` adds the header, but MONAI Label
-0.8.5's client then writes each multipart request's ``content-type`` and ``content-length`` into that same header
-dict, so the next request (``info()`` after ``upload_image()``...) carries a stale ``content-length`` and waits for a
-body that never comes. :class:`FusionLabelClient` sends the token with a fresh header dict on every request, and
-decodes ``infer``'s JSON answer (MONAI Label's client returns the raw bytes when the answer has no image, as for the
+MONAI Label's own client works with the token once told: ``client.update_auth({"token_type": "Bearer",
+"access_token": TOKEN})`` (MONAI Label 0.8.5 then also keeps each upload's ``content-type``/``content-length`` in
+that header dict and sends them with later requests; the server ignores them on ``GET``). :class:`FusionLabelClient`
+does that from ``$MONAI_FUSION_LABEL_TOKEN``, sends a fresh copy of the headers on every request, and decodes
+``infer``'s JSON answer (MONAI Label's client returns the raw bytes when the answer has no image, as for the
 classification models)::
 
-    client = FusionLabelClient("http://127.0.0.1:8000", token=os.environ["MONAI_FUSION_LABEL_TOKEN"])
+    client = FusionLabelClient("http://127.0.0.1:8000")  # token from $MONAI_FUSION_LABEL_TOKEN
     client.info()
 """
 

@@ -185,6 +185,7 @@ def _build() -> Any:
     conf = settings.MONAI_LABEL_APP_CONF or {}
     token = auth_token()
     origins = cors_origins(conf)
+    origins += [o for o in (str(u).rstrip("/") for u in settings.MONAI_LABEL_CORS_ORIGINS) if o not in origins]
     running, waiting = infer_concurrency(conf)
     state: dict[str, Any] = {"limiter": None, "in_flight": 0}
 
