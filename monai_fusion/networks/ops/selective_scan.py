@@ -775,8 +775,8 @@ def _selective_scan_cpu(
         problems.append(f"it computes in fp32 and {', '.join(fp64)} are fp64; use backend='torch' for fp64.")
     if problems:
         raise RuntimeError('backend="cpu" cannot run: ' + " ".join(problems))
-    if u.numel() == 0:
-        return _apply_chunked(u, delta, A, B, C, D, delta_bias, delta_softplus, 4)
+    if u.numel() == 0:  # an empty batch or sequence: an empty output, still attached to u
+        return u * 0
     save_states = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors.values())
     return _FusedCpuSelectiveScan.apply(u, delta, A, B, C, D, delta_bias, delta_softplus, save_states)
 

@@ -199,6 +199,19 @@ def test_tracing_and_scripting_keep_the_plain_tensor_path():
 
 
 @needs_kernel
+def test_fused_backend_without_autograd_and_on_empty_inputs():
+    x = {k: v.float() for k, v in make_inputs(2, 4, 3, 5, 20, seed=9).items()}
+    y_ref = selective_scan_reference(**x)
+    with torch.inference_mode():
+        assert rel_err(selective_scan(**x, backend="cpu"), y_ref) <= 1e-5
+    with torch.no_grad():
+        y = selective_scan(**{**x, "u": x["u"].requires_grad_()}, backend="cpu")
+    assert not y.requires_grad
+    empty = {k: (v[..., :0] if k in ("u", "delta", "B", "C") else v) for k, v in x.items()}
+    assert selective_scan(**empty, backend="cpu").shape == (2, 12, 0)
+
+
+@needs_kernel
 def test_fused_backend_rejects_tensors_off_the_cpu():
     x = {k: v.float().to("meta") for k, v in make_inputs(1, 2, 2, 3, 5).items()}
     with pytest.raises(RuntimeError, match="CPU tensors"):
