@@ -165,6 +165,32 @@ def test_path_traversal_writes_are_refused(server: dict) -> None:
     assert _outside(server) == before
 
 
+def test_session_archives_cannot_escape(server: dict, tmp_path: Path) -> None:
+    """``PUT /session/?uncompress=true`` unpacks tar files: a member ``../<name>`` is refused, nothing is written."""
+    import io
+    import tarfile
+    import tempfile
+    import uuid
+
+    import requests
+
+    name = f"escape_{uuid.uuid4().hex}.txt"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo(f"../{name}")
+        info.size = 5
+        tar.addfile(info, io.BytesIO(b"probe"))
+    res = requests.put(
+        f"{server['url']}/session/",
+        params={"uncompress": "true"},
+        files={"files": ("evil.tar", buffer.getvalue())},
+        headers=server["headers"],
+        timeout=60,
+    )
+    assert res.status_code == 400 and "archive refused" in _detail(res), res.text
+    assert not (Path(tempfile.gettempdir()) / name).exists()
+
+
 def test_inference_reads_datastore_images_and_uploads_only(server: dict) -> None:
     outside = server["root"] / "outside.jpg"
     shutil.copy(server["image"], outside)

@@ -16,6 +16,8 @@ MONAI Label's app is taken as it is and wrapped (the installed package is not mo
   event loop keeps answering ``/info/`` and ``/datastore/``;
 * **training** (``POST /train/{model}``) is checked first: 404 for a model without a trainer, 422 with fewer labelled
   images than training needs, 400 for bad parameters (:func:`fusion_label.trainers.check_train_request`);
+* **archives**: tar files unpacked for sessions (``PUT /session/?uncompress=true``) go through Python's ``data``
+  extraction filter (no member outside the target folder; 400 otherwise);
 * **errors**: :class:`~fusion_label.security.RequestRefusedError` and MONAI Label's not-found errors become 4xx answers
   ``{"detail": "<one line>"}``; anything else is a 500 with a one-line body, the traceback stays in the log.
 
@@ -29,6 +31,7 @@ import json
 import logging
 import os
 import shutil
+import tarfile
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from enum import Enum
@@ -189,6 +192,10 @@ def _build() -> Any:
     running, waiting = infer_concurrency(conf)
     state: dict[str, Any] = {"limiter": None, "in_flight": 0}
 
+    # PUT /session/?uncompress=true unpacks uploaded archives with shutil.unpack_archive: tar members such as
+    # ../../x or absolute paths would be written anywhere; Python's "data" filter refuses them (tarfile.FilterError)
+    tarfile.TarFile.extraction_filter = staticmethod(tarfile.data_filter)
+
     # MONAI Label's CORS middleware reflects every origin with credentials: drop it
     app.user_middleware[:] = [m for m in app.user_middleware if m.cls not in (CORSMiddleware, StarletteCORS)]
 
@@ -204,6 +211,9 @@ def _build() -> Any:
         status = 400 if exc.error.value == "INVALID_INPUT" else 500
         return JSONResponse({"detail": f"{exc.error.value}: {str(exc.msg).splitlines()[0][:300]}"}, status_code=status)
 
+    async def bad_archive(_: Request, exc: tarfile.FilterError) -> JSONResponse:
+        return JSONResponse({"detail": f"archive refused: {str(exc).splitlines()[0][:300]}"}, status_code=400)
+
     async def internal(_: Request, exc: Exception) -> JSONResponse:
         logger.error("internal error", exc_info=exc)
         return JSONResponse({"detail": f"internal error ({type(exc).__name__}); the server log has the details"}, 500)
@@ -212,6 +222,7 @@ def _build() -> Any:
     app.add_exception_handler(ImageNotFoundException, not_found)
     app.add_exception_handler(LabelNotFoundException, not_found)
     app.add_exception_handler(MONAILabelException, monailabel_error)
+    app.add_exception_handler(tarfile.FilterError, bad_archive)
     app.add_exception_handler(Exception, internal)
 
     # MONAI Label's POST /infer/{model} reads any server path and blocks the event loop: ours (below) is put first in
