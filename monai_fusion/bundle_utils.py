@@ -53,6 +53,7 @@ from monai.utils import instantiate
 import monai_fusion
 from monai_fusion.data import (
     DATASET_CATALOGUE,
+    build_imagefolder_datalist,
     default_dataset_root,
     fetch_public_dataset,
     save_datalist_json,
@@ -189,6 +190,14 @@ def _build_from_catalogue(
     return info.build(folder, seed=seed, fractions=tuple(fractions))
 
 
+def _is_class_folder_dataset(dataset_dir: str | None, class_names: Sequence[str] | None) -> bool:
+    """Whether ``dataset_dir`` has a sub-folder for every class name (a generic class-folder dataset)."""
+    if not dataset_dir or not class_names:
+        return False
+    root = Path(str(dataset_dir)).expanduser()
+    return all((root / str(name)).is_dir() for name in class_names)
+
+
 def prepare_datalist(
     dataset: str,
     dataset_dir: str | None = None,
@@ -204,12 +213,16 @@ def prepare_datalist(
     sections: Sequence[str] = ("training", "validation"),
     max_items: Mapping[str, int | None] | None = None,
     max_items_seed: int = 0,
+    group_pattern: str | None = None,
 ) -> dict[str, Any]:
     """The datalist of a bundle run, checked before any training starts.
 
     * ``datalist`` given: that JSON file (relative paths are resolved against its folder, as
       ``load_decathlon_datalist`` does), or a datalist dict already built (e.g. by
       ``build_dermoscopy_rcm_datalist`` in ``train_rcm.json``).
+    * ``dataset_dir`` holding one sub-folder per entry of ``class_names`` (any class-folder dataset, e.g.
+      ``NORMAL/`` and ``PNEUMONIA/``): an ImageFolder datalist (``build_imagefolder_datalist``), labels in the order
+      of ``class_names``, grouped by ``group_pattern`` so that one patient's images stay in one split;
     * otherwise the catalogue builder of ``dataset`` runs on ``dataset_dir`` (default
       :func:`default_dataset_dir`). A missing folder named after the dataset is downloaded through
       ``fetch_public_dataset`` when the catalogue can (``download=True``); otherwise this stops at once with the
@@ -239,6 +252,8 @@ def prepare_datalist(
             None or a missing section keeps everything), drawn by :func:`limit_items`. Only the kept items are
             validated.
         max_items_seed: seed of that draw.
+        group_pattern: for a class-folder dataset, a regular expression whose first group in a file name is the
+            patient / lesion id (None: every image is its own group).
 
     Returns:
         the datalist dict, with absolute paths.
@@ -259,6 +274,15 @@ def prepare_datalist(
             if not path.is_file():
                 raise FileNotFoundError(f"--datalist {path} does not exist.")
             result = _resolve_paths(json.loads(path.read_text()), path.parent)
+        elif _is_class_folder_dataset(dataset_dir, class_names):
+            result = build_imagefolder_datalist(
+                Path(str(dataset_dir)).expanduser(),
+                class_names=list(class_names or []),
+                group_pattern=group_pattern,
+                name=Path(str(dataset_dir)).name,
+                seed=seed,
+                fractions=tuple(fractions),
+            )
         else:
             if dataset not in DATASET_CATALOGUE:
                 raise ValueError(f"dataset must be a catalogue key {sorted(DATASET_CATALOGUE)}, got {dataset!r}.")
@@ -488,18 +512,27 @@ def load_training_record(ckpt_dir: str) -> dict[str, Any]:
     return record if isinstance(record, dict) else {}
 
 
-def recorded_network(record: Mapping[str, Any], default: Any) -> torch.nn.Module:
+def recorded_network(record: Mapping[str, Any], default: Any, **overrides: Any) -> torch.nn.Module:
     """The network that training recorded, or the bundle's default network when there is no record.
+
+    ``inference.json`` declares its ``network_def`` as a call of this function, so the usual overrides still work
+    (``--network_def#<arg> value``, ``monai.bundle.load(net_override=...)``, ``verify_net_in_out``): they are passed
+    as ``overrides`` and win over both the record and the default.
 
     Args:
         record: from :func:`load_training_record`.
-        default: the bundle's default ``network_def`` in callable mode (``"_mode_": "callable"``), or a module.
+        default: the bundle's default network in callable mode (``"_mode_": "callable"``), or a module.
+        overrides: constructor arguments that replace the recorded / default ones.
     """
     spec = record.get("network_def") if record else None
     if isinstance(spec, Mapping) and spec.get("_target_"):
         kwargs = {k: v for k, v in spec.items() if not k.startswith("_")}
-        return instantiate(spec["_target_"], "default", **kwargs)
-    return default() if callable(default) and not isinstance(default, torch.nn.Module) else default
+        return instantiate(spec["_target_"], "default", **{**kwargs, **overrides})
+    if isinstance(default, torch.nn.Module):
+        if overrides:
+            raise ValueError(f"cannot apply {sorted(overrides)} to an already built network; pass it in callable mode.")
+        return default
+    return default(**overrides)
 
 
 def apply_training_record(ckpt_dir: str) -> dict[str, Any]:

@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from monai.bundle import ConfigWorkflow
+from monai.bundle import ConfigParser, ConfigWorkflow
 from PIL import Image
 from torch.utils.data import WeightedRandomSampler
 
 from monai_fusion import bundle_utils
+from monai_fusion.data import build_train_sampler, class_weights
 from tests.utils import REPO_ROOT
 
 DATALIST = {
@@ -52,17 +53,17 @@ def test_locate_bundle_root_follows_the_running_workflow(tmp_path: Path, monkeyp
 
 
 def test_class_weights_and_samplers() -> None:
-    weights = bundle_utils.class_weights(DATALIST)
+    weights = class_weights(DATALIST)
     torch.testing.assert_close(weights, torch.tensor([8 / (2 * 6), 8 / (2 * 2), 0.0]))
-    sampler = bundle_utils.build_train_sampler(DATALIST, "weighted_sampler", seed=0)
+    sampler = build_train_sampler(DATALIST, "weighted_sampler", seed=0)
     assert isinstance(sampler, WeightedRandomSampler) and len(sampler) == 8
     labels = [DATALIST["training"][i]["label"] for _ in range(200) for i in sampler]
     assert abs(np.mean(labels) - 0.5) < 0.05, "both classes must be drawn about equally often"
-    assert bundle_utils.build_train_sampler(DATALIST, "weighted_loss") is None
+    assert build_train_sampler(DATALIST, "weighted_loss") is None
     with pytest.raises(ValueError, match="single-process"):
-        bundle_utils.build_train_sampler(DATALIST, "weighted_sampler", distributed=True)
+        build_train_sampler(DATALIST, "weighted_sampler", distributed=True)
     with pytest.raises(ValueError, match="imbalance"):
-        bundle_utils.build_train_sampler(DATALIST, "oversample")
+        build_train_sampler(DATALIST, "oversample")
 
 
 def test_latest_checkpoint(tmp_path: Path) -> None:
@@ -86,14 +87,6 @@ def test_list_image_files_finds_images_dicom_and_nifti(tmp_path: Path) -> None:
         bundle_utils.list_image_files(str(tmp_path / "missing"))
 
 
-def test_as_2d_image_and_unit_range() -> None:
-    assert bundle_utils.as_2d_image(torch.zeros(1, 5, 6, 1)).shape == (1, 5, 6)
-    volume = torch.arange(24.0).reshape(1, 2, 3, 4)
-    torch.testing.assert_close(bundle_utils.as_2d_image(volume), volume[..., 2])
-    torch.testing.assert_close(bundle_utils.to_unit_range(torch.tensor([0.0, 255.0])), torch.tensor([0.0, 1.0]))
-    torch.testing.assert_close(bundle_utils.to_unit_range(torch.tensor([-1000.0, 1000.0])), torch.tensor([0.0, 1.0]))
-
-
 def test_no_decay_param_groups() -> None:
     net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2), torch.nn.Linear(2, 2))
     decay, no_decay = bundle_utils.no_decay_param_groups(net, 0.05)
@@ -102,15 +95,63 @@ def test_no_decay_param_groups() -> None:
     assert len(no_decay["params"]) == 4  # conv bias, BN weight and bias, linear bias
 
 
-def test_classification_transforms_shapes() -> None:
-    chain = bundle_utils.classification_transforms(32, mode="eval", eval_resize_ratio=1.25)
+def test_bundle_preprocessing_is_declared_in_json(tmp_path: Path) -> None:
+    """The classification preprocessing is the JSON list itself: one step can be overridden by its position in the
+    Compose, as a MONAI user would (``--validate#preprocessing#transforms#K#...``)."""
+    config = [str(REPO_ROOT / "bundles" / "cdfinet" / "configs" / "train.json")]
+    parser = ConfigParser()
+    parser.read_config(config)
+    steps = parser["validate#preprocessing#transforms"]
+    names = [step["_target_"].rsplit(".", 1)[-1] for step in steps]
+    assert names[:6] == ["CopyItemsd", "LoadMedicalImaged", "As2DImaged", "EnsureRGBd", "ShadesOfGrayd", "ToUnitRanged"]
+    crop = names.index("CenterSpatialCropd")
+    parser.update({"image_size": 32, "eval_resize_ratio": 1.25})
+    parser[f"validate#preprocessing#transforms#{crop}#roi_size"] = [24, 24]
+    chain = parser.get_parsed_content("validate#preprocessing")
+    assert "ShadesOfGrayd" not in [type(t).__name__ for t in chain.transforms], "colour_constancy false drops it"
     img = Image.fromarray((np.random.default_rng(0).random((40, 50)) * 255).astype(np.uint8))
-    with pytest.raises(ValueError, match="mode"):
-        bundle_utils.classification_transforms(32, mode="test")
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        img.save(Path(d) / "x.png")
-        out = chain({"image": str(Path(d) / "x.png")})
-    assert out["image"].shape == (3, 32, 32) and type(out["image"]) is torch.Tensor
+    img.save(tmp_path / "x.png")
+    out = chain({"image": str(tmp_path / "x.png")})
+    assert out["image"].shape == (3, 24, 24) and type(out["image"]) is torch.Tensor
     assert out["image_path"].endswith("x.png")
+
+
+def test_limit_items_keeps_every_class_and_is_reproducible() -> None:
+    items = [{"image": f"{k}_{i}.png", "label": k} for k in range(3) for i in range(10)]
+    picked = bundle_utils.limit_items(items, 6, seed=1)
+    assert len(picked) == 6 and sorted({it["label"] for it in picked}) == [0, 1, 2]
+    assert picked == bundle_utils.limit_items(items, 6, seed=1) and picked != bundle_utils.limit_items(items, 6, seed=2)
+    assert [items.index(it) for it in picked] == sorted(items.index(it) for it in picked), "original order kept"
+    masks = [{"image": f"{i}.png", "label": f"{i}_mask.png"} for i in range(10)]
+    assert len(bundle_utils.limit_items(masks, 4)) == 4
+    assert bundle_utils.limit_items(masks, 20) == masks
+    with pytest.raises(ValueError, match="max_train_items"):
+        bundle_utils.limit_items(items, 0)
+
+
+def test_training_record_round_trip(tmp_path: Path) -> None:
+    """What training records is what evaluation and inference build: config-form network, resolved values."""
+    parser = ConfigParser(
+        {
+            "class_names": ["a", "b", "c"],
+            "num_classes": "$len(@class_names)",
+            "image_size": 32,
+            "network_def": {"_target_": "torch.nn.Linear", "in_features": 4, "out_features": "@num_classes"},
+            "keys": ["network_def", "image_size", "class_names"],
+            "save": "$bundle_utils.save_training_record(@ckpt_dir, @keys)",
+            "ckpt_dir": str(tmp_path),
+            "imports": ["$import monai_fusion.bundle_utils as bundle_utils"],
+        }
+    )
+    parser.get_parsed_content("save")
+    record = bundle_utils.load_training_record(str(tmp_path))
+    assert record["network_def"] == {"_target_": "torch.nn.Linear", "in_features": 4, "out_features": 3}
+    assert record["image_size"] == 32 and record["class_names"] == ["a", "b", "c"]
+    net = bundle_utils.recorded_network(record, lambda: pytest.fail("the default must not be built"))
+    assert isinstance(net, torch.nn.Linear) and net.out_features == 3
+    default = torch.nn.Identity()
+    assert bundle_utils.recorded_network({}, lambda: default) is default
+    assert bundle_utils.load_training_record(str(tmp_path / "none")) == {}
+    (tmp_path / bundle_utils.TRAINING_RECORD).write_text("{broken")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        bundle_utils.load_training_record(str(tmp_path))

@@ -18,6 +18,7 @@ message that names the checkpoint, the network that was requested, the one recor
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +30,25 @@ __all__ = ["CheckpointMismatchError", "TrainedCheckpointLoader"]
 
 class CheckpointMismatchError(RuntimeError):
     """The weights of a checkpoint do not fit the network they are loaded into."""
+
+
+def _summary(text: str) -> str:
+    """A short account of a ``load_state_dict`` error: counts and a few examples instead of hundreds of keys."""
+    parts = []
+    for label, pattern in (
+        ("missing", r'Missing key\(s\) in state_dict: (.*?)\.(?:\s|$)'),
+        ("unexpected", r'Unexpected key\(s\) in state_dict: (.*?)\.(?:\s|$)'),
+    ):
+        found = re.search(pattern, text, flags=re.S)
+        if found:
+            keys = re.findall(r'"([^"]+)"', found.group(1))
+            parts.append(f"{len(keys)} {label} key(s) (e.g. {', '.join(keys[:3])})")
+    shape = r"size mismatch for ([^:]+): (copying a param with shape [^,]+), (the shape in current model is [^.]+)"
+    sizes = re.findall(shape, text)
+    if sizes:
+        name, have, want = sizes[0]
+        parts.append(f"{len(sizes)} shape mismatch(es) (e.g. {name}: {have}, {want})")
+    return "; ".join(parts) or text.splitlines()[0][:300]
 
 
 def _describe(network: Any) -> str:
@@ -72,11 +92,10 @@ class TrainedCheckpointLoader(CheckpointLoader):
                 if recorded
                 else "no training record (models/training_record.json) says how it was trained"
             )
-            first = next((line.strip() for line in text.splitlines()[1:] if line.strip()), text.splitlines()[0])
             raise CheckpointMismatchError(
-                f"the weights in {self.load_path} do not fit the requested network {_describe(network)}: {first} "
-                f"[...]. {trained}. Fix: evaluate with the same network and image size as in training (pass the "
-                "training overrides again, e.g. --network_def#_target_ <variant> --image_size <N>), keep the "
+                f"the weights in {self.load_path} do not fit the requested network {_describe(network)}: "
+                f"{_summary(text)}. {trained[0].upper()}{trained[1:]}. Fix: evaluate with the same network and image "
+                "size as in training (pass the training overrides again, e.g. --network_def#_target_ <variant> --image_size <N>), keep the "
                 "training_record.json that training wrote next to model.pt, or point --ckpt_path at the matching "
                 "checkpoint."
             ) from None

@@ -51,11 +51,11 @@ def test_layout_and_ids(name: str) -> None:
     missing = [f for f in REQUIRED_FILES if not (root / f).is_file()]
     assert not missing, f"{name} lacks {missing}"
     train = json.loads((root / "configs" / "train.json").read_text())
-    assert train["run"] == train["training"], "both run ids must exist and agree"
+    assert isinstance(train["run"], list) and train["training"] == "@run", "one run list, both run ids"
     for key in ("bundle_root", "device", "dataset_dir", "datalist", "output_dir", "network_def", "network"):
         assert key in train
     evaluate = json.loads((root / "configs" / "evaluate.json").read_text())
-    assert evaluate["run"] == evaluate["evaluating"]
+    assert isinstance(evaluate["run"], list) and evaluate["evaluating"] == "@run"
     assert "\nlarge_files: []\n" in (root / "large_files.yml").read_text()  # ready for weights, no fake hashes
     card = (root / "docs" / "README.md").read_text()
     for needle in ("not for diagnosis", "## References", "## License", "python -m monai.bundle run training"):

@@ -125,7 +125,7 @@ def test_two_process_metrics_equal_a_single_process(torchrun_run: dict) -> None:
         "val_batch_size": 2,
         "eval_section": "validation",
         "check_sections": ["validation"],
-        "validate#handlers#0#load_path": str(torchrun_run["out"] / "rank0" / "models" / "checkpoint_epoch=2.pt"),
+        "ckpt_path": str(torchrun_run["out"] / "rank0" / "models" / "checkpoint_epoch=2.pt"),
     }
     workflow = ConfigWorkflow(
         config_file=config_paths(NAME, "train.json", "evaluate.json"), workflow_type="eval", **override

@@ -158,16 +158,16 @@ def test_every_bundle_reseeds_each_epoch_and_resumes_its_best_score(name: str) -
     """What the test above relies on, in the five ``train.json``: ``ReseedEachEpoch`` on the training loader with the
     run's seed, and the best-model saver's state in both the saved and the loaded resumable checkpoint."""
     config = json.loads((REPO_ROOT / "bundles" / name / "configs" / "train.json").read_text())
-    reseed = [h for h in config["train"]["handlers"] if h["_target_"].endswith("epoch_seed.ReseedEachEpoch")]
+    reseed = [h for h in config["train"]["handlers"] if h["_target_"].endswith(".ReseedEachEpoch")]
     assert reseed == [{"_target_": reseed[0]["_target_"], "seed": "@seed", "loader": "@train#dataloader"}]
-    if name == "mfsf2net_segmentation":
-        saved, loaded = config["latest_checkpoint"]["save_dict"], config["resume_latest"]["load_dict"]
-        assert saved == loaded and saved["best_checkpoint"] == "@best_checkpoint"
-        curves = int(saved["training_curves"].rsplit("#", 1)[1])
-        assert config["train"]["handlers"][curves]["_target_"].endswith("TrainingCurvesPlotter")
-        return
     assert config["latest_checkpoint_saver"]["save_dict"] == config["resume_loader"]["load_dict"] == "@checkpoint_state"
-    reference = config["checkpoint_state"]["best_checkpoint"]
-    saver = config["validate"]["handlers"][int(reference.rsplit("#", 1)[1])]
-    assert reference.startswith("@validate#handlers#") and saver["save_key_metric"] is True
+    assert config["checkpoint_state"]["best_checkpoint"] == "@best_model_saver"
+    assert config["checkpoint_state"]["training_curves"] == "@training_curves"
+    assert config["training_curves"]["_target_"].endswith("TrainingCurvesPlotter")
+    saver = config["best_model_saver"]
+    if name == "mfsf2net_segmentation":
+        assert saver["_target_"] == "ignite.handlers.Checkpoint" and saver["filename_pattern"] == "model.pt"
+        assert any("@best_model_saver" in step for step in config["run"])
+        return
+    assert "$@best_model_saver.attach(@validate#evaluator)" in config["run"] and saver["save_key_metric"] is True
     assert saver["key_metric_filename"] == "model.pt" and saver["_target_"].endswith("AtomicCheckpointSaver")

@@ -178,12 +178,12 @@ def test_evaluate_writes_metrics_on_the_test_split(trained: dict, tmp_path: Path
     evaluation = trained["root"] / "eval"
     with open(evaluation / "metrics.csv") as f:
         metrics = {row[0]: float(row[1]) for row in csv.reader(f)}
-    assert set(metrics) == {"val_mean_dice", "val_mean_iou", "val_hd95"}
-    assert 0.0 <= metrics["val_mean_iou"] <= metrics["val_mean_dice"] <= 1.0
-    with open(evaluation / "val_mean_dice_raw.csv") as f:
+    assert set(metrics) == {"test_mean_dice", "test_mean_iou", "test_hd95"}, "named for the split they measure"
+    assert 0.0 <= metrics["test_mean_iou"] <= metrics["test_mean_dice"] <= 1.0
+    with open(evaluation / "test_mean_dice_raw.csv") as f:
         rows = list(csv.DictReader(f))
     assert sorted(Path(r["filename"]).name for r in rows) == sorted(Path(i["image"]).name for i in datalist["test"])
-    assert math.isclose(np.mean([float(r["class0"]) for r in rows]), metrics["val_mean_dice"], rel_tol=1e-4)
+    assert math.isclose(np.mean([float(r["class0"]) for r in rows]), metrics["test_mean_dice"], rel_tol=1e-4)
     with Image.open(evaluation / "eval_overlays.png") as png:
         assert png.format == "PNG"
 

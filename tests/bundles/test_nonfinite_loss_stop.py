@@ -67,4 +67,6 @@ def test_nan_loss_stops_run_and_keeps_last_good_checkpoint(tmp_path: Path) -> No
     for key, value in saved["model"].items():
         assert torch.equal(value, snapshots[key]), f"{key} differs from the weights at the end of epoch 1"
         assert not value.is_floating_point() or bool(torch.isfinite(value).all()), key
-    assert sorted(p.name for p in models.iterdir()) == ["checkpoint_epoch=1.pt", "model.pt"], "no stray files"
+    assert sorted(p.name for p in models.iterdir()) == ["checkpoint_epoch=1.pt", "model.pt", "training_record.json"], (
+        "no stray files"
+    )
