@@ -120,7 +120,10 @@ def check_bundle(root: Path, schema: Path | None, inputs: Path) -> dict:
     _step(record, "net_in_out", net_in_out)
     if _step(record, "weights", weights):
         _step(record, "torchscript", torchscript)
-        _step(record, "inference", inference)
+        if inputs.is_dir():
+            _step(record, "inference", inference)
+        else:
+            record["inference"] = {"status": "skip", "detail": f"no images at {inputs}", "seconds": 0.0}
     else:
         for name in ("torchscript", "inference"):
             record[name] = {"status": "skip", "detail": "no models/model.pt (weights step failed)", "seconds": 0.0}
