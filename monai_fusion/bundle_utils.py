@@ -53,9 +53,14 @@ from monai.utils import instantiate
 import monai_fusion
 from monai_fusion.data import (
     DATASET_CATALOGUE,
+    DatasetNotFoundError,
+    InvalidDatasetError,
     build_imagefolder_datalist,
     default_dataset_root,
+    exit_on_data_error,
     fetch_public_dataset,
+    infer_datalist_task,
+    load_datalist_json,
     save_datalist_json,
     select_datalist_fold,
     validate_datalist,
@@ -73,6 +78,7 @@ __all__ = [
     "load_training_record",
     "locate_bundle_root",
     "no_decay_param_groups",
+    "bundle_datalist",
     "prepare_datalist",
     "recorded_network",
     "save_training_record",
@@ -162,19 +168,6 @@ def init_distributed(backend: str | None = None) -> int:
     return local_rank
 
 
-def _resolve_paths(datalist: dict[str, Any], base: Path) -> dict[str, Any]:
-    keys = list(datalist.get("path_keys", ["image"]))
-    for section in ("training", "validation", "test"):
-        for item in datalist.get(section, []):
-            for key in keys:
-                value = item.get(key)
-                if isinstance(value, str):
-                    item[key] = str((base / value).resolve()) if not os.path.isabs(value) else value
-                elif isinstance(value, list):
-                    item[key] = [str((base / v).resolve()) if not os.path.isabs(v) else v for v in value]
-    return datalist
-
-
 def _build_from_catalogue(
     dataset: str, dataset_dir: str | None, seed: int, fractions: Sequence[float], download: bool
 ) -> dict[str, Any]:
@@ -182,7 +175,7 @@ def _build_from_catalogue(
     folder = Path(dataset_dir if dataset_dir else default_dataset_dir(dataset)).expanduser()
     if not folder.exists():
         if folder.name != info.name:
-            raise FileNotFoundError(
+            raise DatasetNotFoundError(
                 f"--dataset_dir {folder} does not exist. Give the folder that holds {info.title} "
                 f"(layout: {info.layout}), or a folder named {info.name!r} to download it into."
             )
@@ -214,6 +207,7 @@ def prepare_datalist(
     max_items: Mapping[str, int | None] | None = None,
     max_items_seed: int = 0,
     group_pattern: str | None = None,
+    task: str | None = None,
 ) -> dict[str, Any]:
     """The datalist of a bundle run, checked before any training starts.
 
@@ -270,10 +264,7 @@ def prepare_datalist(
         if isinstance(datalist, Mapping):
             result = copy.deepcopy(dict(datalist))
         elif datalist:
-            path = Path(datalist).expanduser().resolve()
-            if not path.is_file():
-                raise FileNotFoundError(f"--datalist {path} does not exist.")
-            result = _resolve_paths(json.loads(path.read_text()), path.parent)
+            result = load_datalist_json(datalist, task=task)
         elif _is_class_folder_dataset(dataset_dir, class_names):
             result = build_imagefolder_datalist(
                 Path(str(dataset_dir)).expanduser(),
@@ -285,7 +276,9 @@ def prepare_datalist(
             )
         else:
             if dataset not in DATASET_CATALOGUE:
-                raise ValueError(f"dataset must be a catalogue key {sorted(DATASET_CATALOGUE)}, got {dataset!r}.")
+                raise InvalidDatasetError(
+                    f"dataset must be a catalogue key {sorted(DATASET_CATALOGUE)}, got {dataset!r}."
+                )
             result = _build_from_catalogue(dataset, dataset_dir, seed, fractions, download)
         if output_dir and is_main_process() and not isinstance(datalist, str | os.PathLike):
             save_datalist_json(result, Path(output_dir) / "datalist.json")
@@ -294,9 +287,10 @@ def prepare_datalist(
             dist.barrier()
     if fold is not None:
         result = select_datalist_fold(result, fold)
+    task = task or infer_datalist_task(result)
     found = [str(c) for c in result.get("class_names", [])]
-    if class_names is not None and found != [str(c) for c in class_names]:
-        raise ValueError(
+    if task == "classification" and class_names is not None and found and found != [str(c) for c in class_names]:
+        raise InvalidDatasetError(
             f"the datalist's classes {found} differ from the bundle's class_names {list(class_names)}; pass "
             "--class_names with the datalist's classes in label order (the network is built with that many outputs)."
         )
@@ -305,10 +299,18 @@ def prepare_datalist(
             result[section] = limit_items(result[section], int(limit), seed=max_items_seed)
     empty = [s for s in sections if not result.get(s)]
     if empty:
-        raise ValueError(f"the datalist has no items in {empty}; rebuild it with non-zero fractions for them.")
+        raise InvalidDatasetError(
+            f"the datalist has no items in {empty}; rebuild it with non-zero fractions for them."
+        )
     if validate:
-        validate_datalist(result, sections=tuple(sections), progress=is_main_process())
+        names = class_names if task == "classification" and not found else None
+        validate_datalist(result, sections=tuple(sections), progress=is_main_process(), task=task, class_names=names)
     return result
+
+
+#: what the bundles' JSON calls: :func:`prepare_datalist`, whose data errors end the run with just the fix
+#: (``monai_fusion.data.exit_on_data_error``); Python callers use :func:`prepare_datalist` and get the exceptions.
+bundle_datalist = exit_on_data_error(prepare_datalist)
 
 
 def limit_items(items: Sequence[Mapping[str, Any]], limit: int, seed: int = 0) -> list[dict[str, Any]]:

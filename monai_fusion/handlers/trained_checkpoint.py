@@ -95,7 +95,7 @@ class TrainedCheckpointLoader(CheckpointLoader):
             raise CheckpointMismatchError(
                 f"the weights in {self.load_path} do not fit the requested network {_describe(network)}: "
                 f"{_summary(text)}. {trained[0].upper()}{trained[1:]}. Fix: evaluate with the same network and image "
-                "size as in training (pass the training overrides again, e.g. --network_def#_target_ <variant> --image_size <N>), keep the "
-                "training_record.json that training wrote next to model.pt, or point --ckpt_path at the matching "
-                "checkpoint."
+                "size as in training (pass the training overrides again, e.g. --network_def#_target_ <variant> "
+                "--image_size <N>), keep the training_record.json that training wrote next to model.pt, or point "
+                "--ckpt_path at the matching checkpoint."
             ) from None
