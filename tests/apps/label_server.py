@@ -77,7 +77,8 @@ def running_server(
     port, log = free_port(), root / "server.log"
     cmd = [sys.executable, str(APP_DIR / "serve.py"), "--studies", str(studies), "--conf", "models", ",".join(models)]
     cmd += ["--conf", "bundle_path", str(bundle_path), "--port", str(port), *extra_args]
-    full_env = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONPATH": str(REPO_ROOT), **(env or {})}
+    full_env = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONPATH": str(REPO_ROOT)}
+    full_env.update({"MONAI_FUSION_LABEL_HOME": str(root / "home"), **(env or {})})
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             cmd, cwd=REPO_ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True

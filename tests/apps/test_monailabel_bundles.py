@@ -51,7 +51,8 @@ def test_search_order_and_implicit_selection(tmp_path: Path) -> None:
     app, extra = tmp_path / "app", tmp_path / "extra"
     _copy("hifuse", extra, weights=True)
     _copy("cdfinet", app / "model", weights=True)
-    assert bundle_search_dirs(app, {"bundle_path": str(extra)}) == [extra, app / "model", REPO_BUNDLES]
+    repo_app_models = REPO_BUNDLES.parent / "apps" / "monailabel" / "model"
+    assert bundle_search_dirs(app, {"bundle_path": str(extra)}) == [extra, app / "model", repo_app_models, REPO_BUNDLES]
     found = resolve_bundles(app, {"bundle_path": str(extra), "models": "hifuse,cdfinet"})
     assert {n: (b.path, b.task) for n, b in found.items()} == {
         "hifuse": ((extra / "hifuse").resolve(), "classification"),

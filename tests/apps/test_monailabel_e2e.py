@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from apps.monailabel.fusion_label.launcher import DEFAULT_HOST, build_start_server_args
+from apps.monailabel.fusion_label.launcher import DEFAULT_HOST, build_start_server_args, label_home
 from tests.apps.test_monailabel_train import APP_DIR, import_monailabel
 from tests.utils import REPO_ROOT, require_data
 
@@ -42,7 +42,9 @@ def test_launcher_binds_to_loopback_by_default() -> None:
     args = build_start_server_args(["--studies", "s", "--conf", "models", "cdfinet"])
     assert DEFAULT_HOST == "127.0.0.1"
     assert args[args.index("--host") + 1] == "127.0.0.1" and args.count("--host") == 1
-    assert args[args.index("--app") + 1] == str(APP_DIR)
+    assert args[args.index("--app") + 1] == str(label_home())  # outside the checkout: MONAI Label writes there
+    default = label_home({})
+    assert REPO_ROOT not in (default, *default.parents)
     confs = {args[i + 1]: args[i + 2] for i, a in enumerate(args) if a == "--conf"}
     assert confs == {"models": "cdfinet", "zoo_source": "local", "sam2": "false"}
     explicit = build_start_server_args(["-i", "0.0.0.0", "--conf", "sam2", "true"])
@@ -99,7 +101,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         "--port",
         str(port),
     ]
-    env = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONPATH": str(REPO_ROOT)}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "2",
+        "PYTHONPATH": str(REPO_ROOT),
+        "MONAI_FUSION_LABEL_HOME": str(root / "home"),
+    }
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             cmd, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -146,6 +153,16 @@ def test_server_binds_to_loopback_by_default(server: dict) -> None:
     conns = proc.net_connections(kind="inet") if hasattr(proc, "net_connections") else proc.connections(kind="inet")
     listening = {c.laddr.ip for c in conns if c.status == psutil.CONN_LISTEN and c.laddr.port == server["port"]}
     assert listening == {"127.0.0.1"}
+
+
+def test_server_writes_its_files_outside_the_checkout(server: dict) -> None:
+    """MONAI Label writes into its app folder: serve.py runs it from the label home, which holds the log."""
+    import requests
+
+    home = server["root"] / "home"
+    assert (home / "main.py").is_file() and (home / "logs" / "app.log").is_file()
+    log = requests.get(f"{server['url']}/logs/", params={"text": "true"}, timeout=10).text
+    assert str(home) in log  # the served log is the label home's
 
 
 def test_without_a_token_only_loopback_names_are_answered(server: dict) -> None:

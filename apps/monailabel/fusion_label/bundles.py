@@ -5,7 +5,8 @@
 Bundles are found by folder name (``--conf models a,b``) in, first to last:
 
 1. each folder of ``--conf bundle_path DIR1:DIR2`` (``os.pathsep``-separated);
-2. ``<app>/model/`` (MONAI Label's convention: a copied or symlinked bundle, e.g. one with trained weights);
+2. ``<app>/model/`` (MONAI Label's convention: a copied or symlinked bundle, e.g. one with trained weights), and
+   ``apps/monailabel/model/`` when the app runs from another folder (``serve.py``'s label home);
 3. the repository's ``bundles/`` (the bundles as committed).
 
 The task type comes from the bundle's ``metadata.json``: ``outputs.pred.format == "classes"`` is classification,
@@ -28,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 #: ``bundles/`` of the checkout that holds this app (apps/monailabel/fusion_label/bundles.py -> repo root).
 REPO_BUNDLES = Path(__file__).resolve().parents[3] / "bundles"
+#: ``apps/monailabel`` of the checkout.
+REPO_APP = Path(__file__).resolve().parents[1]
 WEIGHTS = Path("models") / "model.pt"
 CLASSIFICATION, SEGMENTATION = "classification", "segmentation"
 
@@ -54,7 +57,10 @@ class BundleEntry:
 def bundle_search_dirs(app_dir: str | os.PathLike, conf: Mapping[str, str]) -> list[Path]:
     """The folders searched for bundles, in order (see the module docstring)."""
     extra = [Path(p).expanduser() for p in conf.get("bundle_path", "").split(os.pathsep) if p.strip()]
-    return [*extra, Path(app_dir) / "model", REPO_BUNDLES]
+    app_models = [Path(app_dir) / "model"]
+    if Path(app_dir).resolve() != REPO_APP:  # serve.py runs from a folder outside the checkout
+        app_models.append(REPO_APP / "model")
+    return [*extra, *app_models, REPO_BUNDLES]
 
 
 def _is_bundle(folder: Path) -> bool:

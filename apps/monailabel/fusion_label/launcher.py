@@ -6,7 +6,10 @@
 (``python apps/monailabel/serve.py ...``) forwards every ``start_server`` option unchanged but fills in:
 
 * ``--host 127.0.0.1`` (loopback: reachable from this machine only) when no ``--host``/``-i`` is given;
-* ``--app <this app>`` when no ``--app``/``-a`` is given;
+* ``--app <label home>`` when no ``--app``/``-a`` is given: a folder outside the repository
+  (``$MONAI_FUSION_LABEL_HOME``, default ``~/.cache/monai-fusion/label``) holding a two-line ``main.py`` that loads
+  this app, because MONAI Label writes into its app folder (``logs/app.log``, empty ``bin/ lib/ model/``), and a
+  documented command never writes into the checkout;
 * ``--conf zoo_source local`` and ``--conf sam2 false`` (offline: no model-zoo query, no SAM2 weight download) unless
   those keys are given;
 * ``--uvicorn_app fusion_label.server:app``: MONAI Label's app wrapped with the token check, the origin policy, the
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from pathlib import Path
 
 from .security import MIN_TOKEN_LENGTH, TOKEN_ENV, TOKEN_HINT, auth_token, is_loopback
@@ -31,6 +34,32 @@ from .security import MIN_TOKEN_LENGTH, TOKEN_ENV, TOKEN_HINT, auth_token, is_lo
 #: the address the server binds to unless ``--host`` is given: loopback only.
 DEFAULT_HOST = "127.0.0.1"
 APP_DIR = Path(__file__).resolve().parents[1]
+HOME_ENV = "MONAI_FUSION_LABEL_HOME"
+SHIM = """# written by serve.py: MONAI Label loads this file and runs the monai-fusion app of {app}
+import sys
+
+sys.path.insert(0, {app!r})
+from fusion_label.compat import patch_pydicom_seg  # noqa: E402
+
+patch_pydicom_seg()
+from fusion_label.app import FusionApp  # noqa: E402, F401
+"""
+
+
+def label_home(env: Mapping[str, str] | None = None) -> Path:
+    """The app folder ``serve.py`` runs MONAI Label from: ``$MONAI_FUSION_LABEL_HOME``, else
+    ``~/.cache/monai-fusion/label``."""
+    value = (os.environ if env is None else env).get(HOME_ENV, "").strip()
+    return Path(value).expanduser() if value else Path.home() / ".cache" / "monai-fusion" / "label"
+
+
+def prepare_label_home(home: Path) -> Path:
+    """Create ``home`` with the ``main.py`` that loads this app (rewritten each start); returns ``home``."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "main.py").write_text(SHIM.format(app=str(APP_DIR)))
+    return home
+
+
 OFFLINE_CONF = {"zoo_source": "local", "sam2": "false"}
 UVICORN_APP = "fusion_label.server:app"
 
@@ -55,7 +84,7 @@ def build_start_server_args(args: Sequence[str]) -> list[str]:
     """
     out = list(args)
     if not _has_option(out, "--app", "-a"):
-        out += ["--app", str(APP_DIR)]
+        out += ["--app", str(label_home())]
     if not _has_option(out, "--host", "-i"):
         out += ["--host", DEFAULT_HOST]
     if not _has_option(out, "--uvicorn_app"):
@@ -123,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = take_token(sys.argv[1:] if argv is None else argv, os.environ)
     check_exposure(args, os.environ)
     patch_pydicom_seg()
+    if not _has_option(args, "--app", "-a"):
+        prepare_label_home(label_home())
     args = build_start_server_args(args)
     from monailabel.main import Main
 
