@@ -21,7 +21,7 @@ Protocol (``docs/accuracy.md`` explains each choice):
   biases), batch ``--batch-size``, random horizontal and vertical flips, intensities scaled to [-1, 1]; a learning
   rate that warms up linearly over the first ``--warmup-fraction`` of the budget and then follows a cosine to 0 at the
   end of the budget (the schedule runs on CPU time, since the number of steps is not known in advance).
-  Classification loss: class-weighted cross-entropy (``bundle_utils.class_weights``, the bundles' default
+  Classification loss: class-weighted cross-entropy (``monai_fusion.data.class_weights``, the HiFuse and MFSF2-Net bundles' default
   ``weighted_loss``). Segmentation loss: ``DiceCELoss(sigmoid=True)``; MFSF2NetSeg trains its 5 side outputs with
   ``DeepSupervisionLoss(weight_mode="exp")`` as its bundle does, and is evaluated on its main output.
 * budget: training stops when the process CPU time (``time.process_time``, one thread per run) spent on training

@@ -155,7 +155,7 @@ def test_palette_png_is_read_as_its_colours(tmp_path: Path) -> None:
 
 
 def test_16_bit_png_keeps_its_precision(tmp_path: Path) -> None:
-    """A 16-bit grayscale PNG is accepted (1 channel) and keeps all 16 bits: ``to_unit_range`` min-max scales it to
+    """A 16-bit grayscale PNG is accepted (1 channel) and keeps all 16 bits: ``ToUnitRange`` min-max scales it to
     [0, 1] (data above 255 is not 8-bit), then ``EnsureRGB`` repeats it into 3 channels."""
     high = np.asarray(Image.open(_real_image("cxr")).convert("L"), dtype=np.uint16)
     low = np.asarray(
