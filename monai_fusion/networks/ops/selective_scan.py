@@ -683,7 +683,7 @@ class _FusedCpuSelectiveScan(torch.autograd.Function):
         f32 = [None if t is None else t.detach().to(torch.float32).contiguous() for t in (u, delta, A, B, C, D)]
         f32.append(None if delta_bias is None else delta_bias.detach().to(torch.float32).contiguous())
         y = torch.empty(batch, channels, length, dtype=torch.float32)
-        ckpt = torch.empty(batch, groups, blocks, tiles, state, vw) if save_states else None
+        ckpt = torch.empty(batch, groups, blocks, tiles, state, vw, dtype=torch.float32) if save_states else None
         splits = _cpu_scan_splits(batch, groups, blocks, threads)
         status = lib.ss_forward(
             *(_ptr(t) for t in f32),
@@ -702,7 +702,7 @@ class _FusedCpuSelectiveScan(torch.autograd.Function):
         if status:
             raise MemoryError(f"the fused CPU selective scan could not allocate its work buffers (status {status}).")
         ctx.save_for_backward(*f32, ckpt)
-        ctx.delta_softplus = delta_softplus
+        ctx.delta_softplus, ctx.tile = delta_softplus, CPU_SCAN_TILE
         ctx.dtypes = [None if t is None else t.dtype for t in (u, delta, A, B, C, D, delta_bias)]
         return y if u.dtype == torch.float32 else y.to(u.dtype)
 
@@ -719,10 +719,10 @@ class _FusedCpuSelectiveScan(torch.autograd.Function):
         splits = _cpu_scan_splits(batch, groups, blocks, threads)
         gy = grad_y.to(torch.float32).contiguous()
         grad_u, grad_delta = torch.empty_like(u), torch.empty_like(u)
-        grad_a = torch.empty(batch, channels, state)
-        grad_b = torch.empty(batch, groups, splits, state, length)
+        grad_a = u.new_empty(batch, channels, state)
+        grad_b = u.new_empty(batch, groups, splits, state, length)
         grad_c = torch.empty_like(grad_b)
-        grad_d, grad_bias = torch.empty(batch, channels), torch.empty(batch, channels)
+        grad_d, grad_bias = u.new_empty(batch, channels), u.new_empty(batch, channels)
         status = lib.ss_backward(
             *(_ptr(t) for t in (u, delta, A, B, C, D, delta_bias)),
             int(ctx.delta_softplus),
@@ -731,7 +731,7 @@ class _FusedCpuSelectiveScan(torch.autograd.Function):
             width,
             state,
             length,
-            CPU_SCAN_TILE,
+            ctx.tile,
             splits,
             threads,
             gy.data_ptr(),

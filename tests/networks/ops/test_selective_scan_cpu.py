@@ -148,6 +148,16 @@ def test_fused_backend_keeps_dtypes_and_accepts_views():
     assert rel_err(y, selective_scan_reference(**x32)) <= 1e-5
     y.sum().backward()
     assert u.grad is not None and u.grad.shape == u.shape
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # the kernel's fp32 buffers must not follow the default dtype
+    try:
+        y_ref, g_ref = run_with_grads(
+            selective_scan_reference, x32, torch.float64, torch.ones_like(y, dtype=torch.float64)
+        )
+        y, grads = run_with_grads(selective_scan, x32, torch.float32, torch.ones_like(y), backend="cpu")
+    finally:
+        torch.set_default_dtype(default)
+    assert rel_err(y, y_ref) <= 1e-5 and all(rel_err(grads[k], g_ref[k]) <= 1e-5 for k in NAMES)
     x16 = {k: v.bfloat16().requires_grad_() for k, v in x32.items()}
     y16 = selective_scan(**x16, backend="cpu")
     assert y16.dtype == torch.bfloat16
