@@ -262,6 +262,25 @@ def test_build_is_cached_per_source_and_atomic(monkeypatch, tmp_path):
 
 
 @needs_kernel
+def test_concurrent_builds_leave_one_complete_library(monkeypatch, tmp_path):
+    """Processes (here threads) that build at the same time each rename a complete file into place."""
+    import threading
+
+    monkeypatch.setenv("MONAI_FUSION_CACHE_DIR", str(tmp_path / "cache"))
+    source = tmp_path / "answer.c"
+    source.write_text("int answer(void) { return 7; }\n")
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(load_native_library(source, "answer"))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 3 and all(r.lib is not None and r.lib.answer() == 7 for r in results)
+    assert len({r.path for r in results}) == 1
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [results[0].path.name]
+
+
+@needs_kernel
 def test_failed_build_reports_the_compiler_error(monkeypatch, tmp_path):
     monkeypatch.setenv("MONAI_FUSION_CACHE_DIR", str(tmp_path / "cache"))
     source = tmp_path / "broken.c"
