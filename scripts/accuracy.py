@@ -21,9 +21,9 @@ Protocol (``docs/accuracy.md`` explains each choice):
   biases), batch ``--batch-size``, random horizontal and vertical flips, intensities scaled to [-1, 1]; a learning
   rate that warms up linearly over the first ``--warmup-fraction`` of the budget and then follows a cosine to 0 at the
   end of the budget (the schedule runs on CPU time, since the number of steps is not known in advance).
-  Classification loss: class-weighted cross-entropy (``monai_fusion.data.class_weights``, the HiFuse and MFSF2-Net bundles' default
-  ``weighted_loss``). Segmentation loss: ``DiceCELoss(sigmoid=True)``; MFSF2NetSeg trains its 5 side outputs with
-  ``DeepSupervisionLoss(weight_mode="exp")`` as its bundle does, and is evaluated on its main output.
+  Classification loss: class-weighted cross-entropy (``monai_fusion.data.class_weights``, the HiFuse and MFSF2-Net
+  bundles' default ``weighted_loss``). Segmentation loss: ``DiceCELoss(sigmoid=True)``; MFSF2NetSeg trains its 5 side
+  outputs with ``DeepSupervisionLoss(weight_mode="exp")`` as its bundle does, and is evaluated on its main output.
 * budget: training stops when the process CPU time (``time.process_time``, one thread per run) spent on training
   steps would pass ``--budget-cpu-s`` with one more step (at least one step is always made). Model construction and
   evaluation are outside the budget and are recorded separately, with wall time, steps, images seen and epochs.
@@ -293,7 +293,7 @@ def prepare_cache(
         names = datalist["class_names"]
         arrays["class_names"] = np.asarray([str(n) for n in names])
         # inverse-frequency weights of the (possibly limited) training labels, as the bundles' weighted_loss
-        from monai_fusion.bundle_utils import class_weights
+        from monai_fusion.data import class_weights
 
         train_items = {"training": sections["training"], "class_names": names, "num_classes": len(names)}
         arrays["class_weights"] = class_weights(train_items).numpy()
