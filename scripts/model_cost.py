@@ -25,18 +25,19 @@ from monai_fusion.networks.nets import NETWORK_VARIANTS
 
 # row -> (variant, constructor kwargs, spec params, spec GMACs excluding the scan, spec scan GMACs, source)
 # Spec GMACs of HiFuse were measured on the released code, whose dead modules add nothing to the compute.
+_DW = "HiFuse code, depthwise IRMLP"
 SPEC: dict[str, tuple[str, dict, int | None, float | None, float | None, str]] = {
-    "cdfinet": ("cdfinet", {"out_channels": 8}, 7_531_306, 1.65, 0.17, "cdfinet_mfsf2net.md §1.10 (fvcore)"),
-    "medmamba_tiny": ("medmamba_tiny", {"out_channels": 6}, 14_457_222, 2.26, 0.29, "hifuse_medmamba.md §2.4 (a)"),
-    "medmamba_small": ("medmamba_small", {"out_channels": 6}, 18_625_158, 3.06, 0.36, "hifuse_medmamba.md §2.4 (a)"),
-    "medmamba_base": ("medmamba_base", {"out_channels": 6}, 39_864_838, 6.72, 0.57, "hifuse_medmamba.md §2.4 (a)"),
-    "hifuse_tiny": ("hifuse_tiny", {"out_channels": 7}, 118_086_497, 17.55, 0.0, "hifuse_medmamba.md §1.6 (live)"),
-    "hifuse_small": ("hifuse_small", {"out_channels": 7}, 121_664_273, 18.28, 0.0, "hifuse_medmamba.md §1.6 (live)"),
-    "hifuse_base": ("hifuse_base", {"out_channels": 7}, 132_397_601, 20.46, 0.0, "hifuse_medmamba.md §1.6 (live)"),
-    "hifuse_tiny_dw": ("hifuse_tiny", {"out_channels": 7, "irmlp_depthwise": True}, 54_673_217, 8.20, 0.0, "§1.6"),
-    "hifuse_small_dw": ("hifuse_small", {"out_channels": 7, "irmlp_depthwise": True}, 58_250_993, 8.93, 0.0, "§1.6"),
-    "hifuse_base_dw": ("hifuse_base", {"out_channels": 7, "irmlp_depthwise": True}, 68_984_321, 11.11, 0.0, "§1.6"),
-    "mfsf2net": ("mfsf2net", {"out_channels": 7}, 59_729_419, 11.5, 0.0, "cdfinet_mfsf2net.md §2.2 (fvcore)"),
+    "cdfinet": ("cdfinet", {"out_channels": 8}, 7_531_306, 1.65, 0.17, "CDFINet authors' model, fvcore"),
+    "medmamba_tiny": ("medmamba_tiny", {"out_channels": 6}, 14_457_222, 2.26, 0.29, "MedMamba paper"),
+    "medmamba_small": ("medmamba_small", {"out_channels": 6}, 18_625_158, 3.06, 0.36, "MedMamba paper"),
+    "medmamba_base": ("medmamba_base", {"out_channels": 6}, 39_864_838, 6.72, 0.57, "MedMamba paper"),
+    "hifuse_tiny": ("hifuse_tiny", {"out_channels": 7}, 118_086_497, 17.55, 0.0, "HiFuse code, live modules"),
+    "hifuse_small": ("hifuse_small", {"out_channels": 7}, 121_664_273, 18.28, 0.0, "HiFuse code, live modules"),
+    "hifuse_base": ("hifuse_base", {"out_channels": 7}, 132_397_601, 20.46, 0.0, "HiFuse code, live modules"),
+    "hifuse_tiny_dw": ("hifuse_tiny", {"out_channels": 7, "irmlp_depthwise": True}, 54_673_217, 8.20, 0.0, _DW),
+    "hifuse_small_dw": ("hifuse_small", {"out_channels": 7, "irmlp_depthwise": True}, 58_250_993, 8.93, 0.0, _DW),
+    "hifuse_base_dw": ("hifuse_base", {"out_channels": 7, "irmlp_depthwise": True}, 68_984_321, 11.11, 0.0, _DW),
+    "mfsf2net": ("mfsf2net", {"out_channels": 7}, 59_729_419, 11.5, 0.0, "MFSF2-Net authors' code, fvcore"),
     "mfsf2net_seg": ("mfsf2net_seg", {"out_channels": 1}, None, None, None, "no published figure"),
 }
 
