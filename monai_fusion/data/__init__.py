@@ -62,12 +62,15 @@ from .folders import (
     kermany_patient_id,
     parse_breakhis_filename,
 )
+from .inputs import IMAGE_SUFFIXES, list_image_files
 from .sampling import IMBALANCE_MODES, build_train_sampler, class_weights
 from .segmentation import build_cvc_clinicdb_datalist, build_kvasir_seg_datalist
 from .splits import GroupedStratifiedSplitter
 from .validate import DatalistProblem, DatalistValidationError, inspect_image_file, validate_datalist
 
 __all__ = [
+    "IMAGE_SUFFIXES",
+    "list_image_files",
     "IMBALANCE_MODES",
     "build_train_sampler",
     "class_weights",
