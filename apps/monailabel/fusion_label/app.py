@@ -8,6 +8,9 @@ no training), ``preload``; ``sam2`` is accepted and ignored (no SAM2 task). The 
 ``cors_origins``, ``infer_concurrency``, ``infer_queue`` are read by :mod:`fusion_label.server`, ``auth_token`` by
 ``serve.py``.
 
+Every bundle with ``configs/train.json`` gets a trainer: segmentation bundles train on masks, classification bundles
+on class labels (``{"label": "<class name>"}`` JSON files, :mod:`fusion_label.labels`).
+
 The app's datastore refuses ids, tags and files that could write outside the studies folder
 (:mod:`fusion_label.datastore`); its ``infer`` reads datastore images and uploads only; ``/info/`` marks untrained
 models and lists the segmentation labels as the viewer labels. Import it after
@@ -37,7 +40,7 @@ from .infers import (
     UntrainedInferTask,
 )
 from .security import RequestRefusedError, check_inside, upload_dir
-from .trainers import SegmentationBundleTrainTask
+from .trainers import ClassificationBundleTrainTask, FusionBundleTrainTask, SegmentationBundleTrainTask
 
 logger = logging.getLogger(__name__)
 
@@ -138,13 +141,21 @@ class FusionApp(MONAILabelApp):
                 self._infers[name] = self._infer_task(name)
 
     def init_trainers(self) -> dict[str, TrainTask]:
-        """A train task per segmentation bundle (unless ``--conf skip_trainers true``)."""
+        """A train task per bundle with ``configs/train.json`` (unless ``--conf skip_trainers true``).
+
+        Each writes its progress to ``<app dir>/train_progress/<model>.json`` (:func:`progress_file`).
+        """
         if strtobool(self.conf.get("skip_trainers", "false")):
             return {}
         trainers: dict[str, TrainTask] = {}
+        task_class = {CLASSIFICATION: ClassificationBundleTrainTask, SEGMENTATION: SegmentationBundleTrainTask}
         for name, bundle in self.bundles.items():
-            if bundle.task == SEGMENTATION:
-                task = SegmentationBundleTrainTask(str(bundle.path), self.conf)
-                if task.is_valid():
-                    trainers[name] = task
+            task: FusionBundleTrainTask = task_class[bundle.task](str(bundle.path), self.conf)
+            if task.is_valid():
+                task.progress_file = self.progress_file(name)
+                trainers[name] = task
         return trainers
+
+    def progress_file(self, model: str) -> str:
+        """Where the training of ``model`` writes its progress (``GET /train/`` reads it)."""
+        return os.path.join(self.app_dir, "train_progress", f"{model}.json")

@@ -12,8 +12,9 @@ Bundles are found by folder name (``--conf models a,b``) in, first to last:
 The task type comes from the bundle's ``metadata.json``: ``outputs.pred.format == "classes"`` is classification,
 ``"segmentation"`` is segmentation; the folder name is not used (MONAI Label's default guesses from it).
 
-A segmentation bundle named in ``--conf models`` without ``models/model.pt`` is served *untrained* (``trained=False``)
-when training is on (no ``--conf skip_trainers true``): the user labels images and trains it through the server.
+A bundle named in ``--conf models`` without ``models/model.pt`` is served *untrained* (``trained=False``) when
+training is on (no ``--conf skip_trainers true``) and it has ``configs/train.json``: the user labels images (masks
+for segmentation, class labels for classification) and trains it through the server.
 """
 
 from __future__ import annotations
@@ -111,9 +112,9 @@ def resolve_bundles(app_dir: str | os.PathLike, conf: Mapping[str, str]) -> dict
     """The bundles to serve, by name.
 
     ``--conf models a,b`` names bundle folders; each must exist in :func:`bundle_search_dirs` and hold
-    ``models/model.pt``, except a segmentation bundle while training is on (``skip_trainers`` not ``true``), which is
-    returned with ``trained=False`` (it can be trained through the server). Without ``models`` (or with
-    ``models all``) every bundle found that has weights is served and the others are skipped with a warning.
+    ``models/model.pt``, except a bundle with ``configs/train.json`` while training is on (``skip_trainers`` not
+    ``true``), which is returned with ``trained=False`` (it can be trained through the server). Without ``models`` (or
+    with ``models all``) every bundle found that has weights is served and the others are skipped with a warning.
 
     Args:
         app_dir: the app folder (``apps/monailabel``).
@@ -146,7 +147,7 @@ def resolve_bundles(app_dir: str | os.PathLike, conf: Mapping[str, str]) -> dict
         path = available[name]
         task = bundle_task_type(path)
         if not (path / WEIGHTS).is_file():
-            if explicit and task == SEGMENTATION and trainable:
+            if explicit and trainable and (path / "configs" / "train.json").is_file():
                 logger.warning(f"bundle {name!r} has no weights ({path / WEIGHTS}): served untrained; train it first")
                 entries[name] = BundleEntry(name, path, task, trained=False)
                 continue

@@ -8,6 +8,10 @@ next to the studies folder and ``PUT /datastore/label?...&tag=../../../x`` creat
 names, refuses (415/422) files that are not readable images of a format the bundles read, answers 404 for unknown
 image ids, and checks that every destination resolves inside the studies folder before anything is written. It
 lists every format the bundles read (:data:`~fusion_label.security.IMAGE_EXTENSIONS`, ``.jpeg`` included).
+
+Labels are masks (image files) or class labels (``.json`` files ``{"label": "<class name>"}``, see
+:mod:`fusion_label.labels`); a class label is checked when it is saved (422 unless it holds a class name) and listed
+from the label folders only (a ``.json`` file in the studies folder is not an image).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 
 from monailabel.datastore.local import LocalDatastore
 
+from .labels import CLASS_LABEL_EXTENSION, is_class_label, read_class_label
 from .security import (
     RequestRefusedError,
     check_image_file,
@@ -32,8 +37,8 @@ class FusionDatastore(LocalDatastore):
 
     def __init__(self, datastore_path: str, **kwargs: Any) -> None:
         kwargs.setdefault("extensions", datastore_patterns())
-        super().__init__(datastore_path, **kwargs)
         self._root = os.path.realpath(datastore_path)
+        super().__init__(datastore_path, **kwargs)
 
     def _known_image(self, image_id: str) -> None:
         check_name(image_id, "image id")
@@ -53,10 +58,20 @@ class FusionDatastore(LocalDatastore):
         """``LocalDatastore.save_label`` after checking the image id, the tag, the file and the destination."""
         self._known_image(image_id)
         check_name(label_tag, "label tag")
-        check_image_file(label_filename, os.path.basename(label_filename))
+        if is_class_label(label_filename):
+            read_class_label(label_filename, f"the label file of image {image_id!r}")
+        else:
+            check_image_file(label_filename, os.path.basename(label_filename))
         label_dir = self._datastore.label_path(label_tag)
         check_inside(os.path.join(label_dir, image_id), os.path.join(self._root, self._datastore.labels_dir))
         return super().save_label(image_id, label_filename, label_tag, label_info)
+
+    def _list_files(self, path: str, patterns: list[str]) -> dict[str, str]:
+        """``LocalDatastore._list_files``; in the label folders ``*.json`` class labels are listed too."""
+        labels_root = os.path.realpath(self._datastore.label_path(None))
+        if os.path.realpath(path).startswith(labels_root + os.sep):
+            patterns = [*patterns, f"*{CLASS_LABEL_EXTENSION}"]
+        return super()._list_files(path, patterns)
 
     def remove_image(self, image_id: str) -> None:
         """``LocalDatastore.remove_image`` of a known, plain image id."""

@@ -7,7 +7,10 @@ Both are MONAI Label's ``BundleInferTask`` (network, preprocessing, inferer and 
 
 * classification: ``CopyItemsd`` is dropped from the preprocessing (MONAI Label already sets ``image_path``);
   MONAI Label's ``Restored`` would try to resize the ``(K,)`` score vector to the image size and
-  fail; the answer is JSON ``{"prediction": [{"idx", "label", "score"}, ...]}`` with the softmax scores;
+  fail; the answer is JSON ``{"prediction": [{"idx", "label", "score"}, ...]}`` with the softmax scores, ``label``
+  being the class name a viewer shows: the bundle's ``class_names`` as ``inference.json`` resolves them (the names
+  the weights were trained with, from ``models/training_record.json``, else the bundle's defaults:
+  :func:`class_labels`);
 * segmentation: the bundle's own ``Invertd`` already maps the mask back to the input's size; the channel axis is
   dropped for MONAI Label's writer and the mask is written as an 8-bit PNG (values 0/1) unless the request sets
   ``result_extension`` / ``result_dtype`` (e.g. ``.nii.gz``); label names map to mask values
@@ -20,12 +23,30 @@ import json
 from pathlib import Path
 from typing import Any
 
+from monai.bundle import ConfigParser
 from monai.transforms import CopyItemsd, EnsureTyped, SqueezeDimd
 from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 from monailabel.tasks.infer.bundle import BundleInferTask
 
+from .labels import bundle_class_names
+
 #: request defaults of the segmentation task (a request may override them).
 SEGMENTATION_RESULT = {"result_extension": ".png", "result_dtype": "uint8"}
+
+
+def class_labels(path: str) -> dict[str, int]:
+    """``{class name: index}`` of a classification bundle, as its ``configs/inference.json`` resolves ``class_names``
+    (the training record's names, else the bundle's defaults); ``metadata.json``'s ``channel_def`` when it has none."""
+    parser = ConfigParser()
+    parser.read_config(str(Path(path) / "configs" / "inference.json"))
+    parser["bundle_root"] = str(path)
+    try:
+        names = parser.get_parsed_content("class_names") if "class_names" in parser.get() else None
+    except Exception:  # an unreadable record: the bundle's own error is raised when it is served
+        names = None
+    if not (isinstance(names, (list, tuple)) and names and all(isinstance(n, str) for n in names)):
+        names = bundle_class_names(path)
+    return {name: i for i, name in enumerate(names)}
 
 
 class ClassificationBundleInferTask(BundleInferTask):
@@ -36,6 +57,14 @@ class ClassificationBundleInferTask(BundleInferTask):
         super().__init__(
             path, conf, type=InferType.CLASSIFICATION, add_post_restore=False, pre_filter=[CopyItemsd], **kwargs
         )
+        self._path = path
+        if self.is_valid():
+            self.labels = class_labels(path)
+
+    def __call__(self, request: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        """MONAI Label's inference, with the label names of the weights served now (training may have changed them)."""
+        self.labels = class_labels(self._path)
+        return super().__call__(request, *args, **kwargs)
 
     def post_transforms(self, data: Any = None) -> list:
         """The bundle's postprocessing, then the scores as a ``MetaTensor`` (MONAI Label's writer reads ``.array``)."""
@@ -82,7 +111,10 @@ class UntrainedInferTask(InferTask):
     def __init__(self, name: str, path: str, task_type: str) -> None:
         with open(Path(path) / "configs" / "metadata.json") as f:
             meta = json.load(f)
-        labels = mask_labels(path) if task_type == InferType.SEGMENTATION else None
+        if task_type == InferType.SEGMENTATION:
+            labels = mask_labels(path)
+        else:
+            labels = class_labels(path)
         super().__init__(type=task_type, labels=labels, dimension=2, description=meta.get("description", name))
         self.name = name
         self.weights = Path(path) / "models" / "model.pt"

@@ -15,7 +15,11 @@ MONAI Label's app is taken as it is and wrapped (the installed package is not mo
   and the work runs in worker threads (``infer_concurrency`` at once, ``infer_queue`` waiting, 503 beyond) so the
   event loop keeps answering ``/info/`` and ``/datastore/``;
 * **training** (``POST /train/{model}``) is checked first: 404 for a model without a trainer, 422 with fewer labelled
-  images than training needs, 400 for bad parameters (:func:`fusion_label.trainers.check_train_request`);
+  images than training needs or a class label the model does not have, 400 for bad parameters
+  (:meth:`fusion_label.trainers.FusionBundleTrainTask.check_request`), 429 while another training runs (as MONAI
+  Label, with the way out in the reason); ``GET /train/`` adds ``"progress"`` (epoch, loss,
+  validation metrics: :mod:`fusion_label.progress`) to MONAI Label's status; ``DELETE /train/`` (MONAI Label's)
+  stops the running training;
 * **archives**: tar files unpacked for sessions (``PUT /session/?uncompress=true``) go through Python's ``data``
   extraction filter (no member outside the target folder; 400 otherwise);
 * **errors**: :class:`~fusion_label.security.RequestRefusedError` and MONAI Label's not-found errors become 4xx answers
@@ -41,6 +45,7 @@ from urllib.parse import urlsplit
 from fastapi import BackgroundTasks, File, Form, Request, UploadFile
 
 from .compat import patch_pydicom_seg
+from .progress import read_progress
 from .security import (
     RESULT_EXTENSIONS,
     RequestRefusedError,
@@ -182,6 +187,7 @@ def _build() -> Any:
     from monailabel.endpoints.infer import send_response
     from monailabel.interfaces.exception import ImageNotFoundException, LabelNotFoundException, MONAILabelException
     from monailabel.interfaces.utils.app import app_instance
+    from monailabel.utils.async_tasks.utils import processes
     from monailabel.utils.others.generic import remove_file
     from starlette.middleware.cors import CORSMiddleware as StarletteCORS
 
@@ -307,13 +313,38 @@ def _build() -> Any:
     async def train(model: str, params: dict | None = None, run_sync: bool = False, enqueue: bool = False) -> Any:
         from monailabel.endpoints.train import run_model
 
-        from .trainers import check_train_request
-
         instance = app_instance()
         if model not in instance._trainers:
             raise RequestRefusedError(404, f"no trainer for model {model!r}; trainable: {sorted(instance._trainers)}")
-        check_train_request(params or {}, len(instance.datastore().datalist()))
+        trainer = instance._trainers[model]
+        await to_thread.run_sync(trainer.check_request, params or {}, instance.datastore())
+        if processes("train") and not enqueue:
+            raise RequestRefusedError(429, "a training is running; GET /train/ shows it, DELETE /train/ stops it")
+        progress = getattr(trainer, "progress_file", None)
+        if progress and os.path.exists(progress):
+            os.remove(progress)  # the last training's progress: not this one's
         return await to_thread.run_sync(run_model, model, params, run_sync, enqueue)
+
+    app.router.routes.insert(0, app.router.routes.pop())
+
+    @app.get("/train/", summary="Status of the last training (or all), with its progress: epoch, loss, metrics")
+    async def train_status(all: bool = False, check_if_running: bool = False) -> Any:
+        from monailabel.endpoints.train import status
+
+        instance = app_instance()
+
+        def with_progress(task: Any) -> Any:
+            model = task.get("request", {}).get("model") if isinstance(task, dict) else None
+            trainer = instance._trainers.get(model) if model else None
+            path = getattr(trainer, "progress_file", None)
+            if not path:
+                return task
+            return {**task, "details": list(task.get("details", [])), "progress": read_progress(path)}
+
+        result = status(all, check_if_running)
+        if isinstance(result, list) and result:
+            return [*result[:-1], with_progress(result[-1])]
+        return with_progress(result)
 
     app.router.routes.insert(0, app.router.routes.pop())
     if token:
