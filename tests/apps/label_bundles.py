@@ -32,6 +32,18 @@ INFERENCE_OVERRIDES: dict[str, dict[str, Any]] = {
     },
 }
 TRAIN_OVERRIDES: dict[str, dict[str, Any]] = {
+    **{
+        name: {
+            **net,
+            "image_size": IMAGE_SIZE,
+            "num_workers": 0,
+            "train_batch_size": 2,
+            "val_batch_size": 2,
+            "warmup_epochs": 1,
+            "progress_bar": False,
+        }
+        for name, net in TINY_NETWORKS.items()
+    },
     "mfsf2net_segmentation": {
         "spatial_size": [SEGMENTATION_SIZE, SEGMENTATION_SIZE],
         "network_def#fuse_channels": 16,

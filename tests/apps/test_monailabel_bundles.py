@@ -40,11 +40,14 @@ def test_named_bundle_without_weights_is_refused_unless_trainable(tmp_path: Path
     conf = {"models": "mfsf2net_segmentation", "bundle_path": str(tmp_path), "skip_trainers": "true"}
     with pytest.raises(MissingWeightsError, match=r"mfsf2net_segmentation/models/model\.pt does not exist.*Fix: train"):
         resolve_bundles(tmp_path / "app", conf)
+    (tmp_path / "hifuse" / "configs" / "train.json").unlink()
     with pytest.raises(MissingWeightsError, match=r"hifuse/models/model\.pt does not exist"):  # no trainer: refused
         resolve_bundles(tmp_path / "app", {"models": "hifuse", "bundle_path": str(tmp_path)})
-    # training on: the segmentation bundle is served untrained, to be trained through the server
-    entry = resolve_bundles(tmp_path / "app", {"models": "mfsf2net_segmentation", "bundle_path": str(tmp_path)})
-    assert entry["mfsf2net_segmentation"].trained is False
+    # training on: bundles with a train.json (segmentation and classification) are served untrained, to be trained
+    _copy("medmamba", tmp_path, weights=False)
+    conf = {"models": "mfsf2net_segmentation,medmamba", "bundle_path": str(tmp_path)}
+    entry = resolve_bundles(tmp_path / "app", conf)
+    assert entry["mfsf2net_segmentation"].trained is False and entry["medmamba"].trained is False
 
 
 def test_search_order_and_implicit_selection(tmp_path: Path) -> None:
