@@ -194,3 +194,10 @@ class ClassificationBundleTrainTask(FusionBundleTrainTask):
             label = read_class_label(d["label"], f"the label file of image {image_id!r} ({d['label']})")
             items.append({"image": d["image"], "label": class_index(label, names, image_id)})
         return items
+
+    def _update_overrides(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        overrides = super()._update_overrides(overrides)
+        # the bundles' datalists carry the class names: class weights and samplers count every class from them
+        names = self.class_names()
+        overrides["datalist_dict"].update(class_names=names, num_classes=len(names))
+        return overrides
