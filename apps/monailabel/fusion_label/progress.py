@@ -64,7 +64,9 @@ class TrainingProgress:
         loss = None
         if s.output is not None:
             try:
-                loss = _number(from_engine(["loss"], first=True)(s.output))
+                # a dict, or a list of per-item dicts (MONAI's decollated output): the loss is the batch's
+                output = s.output if isinstance(s.output, dict) else from_engine(["loss"], first=True)(s.output)
+                loss = _number(output["loss"] if isinstance(output, dict) else output)
             except (KeyError, TypeError, IndexError):
                 loss = None
         progress: dict[str, Any] = {
