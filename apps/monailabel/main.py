@@ -1,7 +1,7 @@
 # Copyright (c) monai-fusion contributors
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
-"""The monai-fusion MONAI Label app: serves the bundles of ``bundles/`` (or copies of them) for inference, and the
-segmentation bundle for training.
+"""The monai-fusion MONAI Label app: serves the bundles of ``bundles/`` (or copies of them) for inference and
+training (masks for the segmentation bundle, class labels for the classification bundles).
 
 Start it with ``python apps/monailabel/serve.py --studies DIR --conf models a,b`` (binds to 127.0.0.1); see
 ``docs/monailabel.md``. MONAI Label loads this file by path and takes the ``MONAILabelApp`` subclass it finds:
