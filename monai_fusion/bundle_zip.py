@@ -58,7 +58,8 @@ def bundle_files(bundle: str | os.PathLike, include: Sequence[str] = ()) -> list
 
     Args:
         bundle: the bundle folder.
-        include: extra relative paths to pack even if git ignores them (e.g. ``models/model.pt``).
+        include: extra relative paths to pack even if git ignores them (e.g. ``models/model.pt``); a ``.pt`` file brings
+            the ``training_record.json`` beside it when there is one.
 
     Raises:
         FileNotFoundError: ``bundle`` has no ``configs/metadata.json``, or an ``include`` path is missing.
@@ -76,6 +77,11 @@ def bundle_files(bundle: str | os.PathLike, include: Sequence[str] = ()) -> list
                 f"{root / extra}: listed in include but missing; create it or drop it from include."
             )
         files.add(Path(extra).as_posix())
+        # weights travel with the record of what was trained (network, image size, classes), which inference.json
+        # reads; without it the unpacked bundle would build its default network
+        record = Path(extra).parent / "training_record.json"
+        if Path(extra).suffix == ".pt" and (root / record).is_file():
+            files.add(record.as_posix())
     return sorted(files)
 
 

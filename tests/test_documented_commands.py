@@ -32,11 +32,10 @@ How the runnable ones run:
   by ``tests/bundles/test_classification_bundles.py``. The segmentation card runs in full (marked ``slow``: its
   ResNet-50 + PVTv2 encoder has no tiny form).
 
-Each run command must exit 0 and leave a concrete result (a file, a line of output). Two documented routes do not
-give the documented result today; each has a strict ``xfail`` test that names the bug (it fails once the bug is fixed,
-so the marker gets removed): ``monai.bundle.load`` of a zip packed by ``release.py bundle`` / ``bundle_zip --include
-models/model.pt`` (no ``training_record.json`` in the zip), and segmentation inference on a folder of symbolic links
-(masks written outside ``eval/inference``).
+Each run command must exit 0 and leave a concrete result (a file, a line of output). Two routes have their own test
+because they once failed: ``monai.bundle.load`` of a zip packed by ``release.py bundle`` / ``bundle_zip --include
+models/model.pt`` must get every trained weight (the zip carries ``training_record.json``), and segmentation inference
+on a folder of symbolic links must write its masks under ``eval/inference``.
 
 Wall time on the project's busy 2-core machine: 1 min 40 s to 2 min 35 s (depending on the load) without the
 ``slow`` segmentation card, about 50 s more with it. Set ``MONAI_FUSION_KEEP_DOC_RUNS=1`` to keep the temporary
@@ -626,7 +625,6 @@ def readme_plan(inputs: Inputs) -> list[Step]:
             repo,
             check=_all_weights_loaded,
             label="sharing-load",
-            known_bug=True,
         ),
     ]
 
@@ -767,7 +765,6 @@ def segmentation_plan(inputs: Inputs) -> list[Step]:
                 *(str(deep_out / f"{p.stem}_mask.png") for p in (inputs.data / "images").iterdir())
             )(cwd, log),
             label="segmentation-inference-symlinks",
-            known_bug=True,
         ),
         Step(
             "python -m monai.bundle verify_metadata --meta_file configs/metadata.json --filepath eval/schema.json",
@@ -848,22 +845,10 @@ def test_segmentation_card_commands_run(ran: Callable[[str], dict[str, dict]]) -
     _assert_all_ran(ran("segmentation"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: release.py bundle and bundle_zip --include models/model.pt pack models/model.pt without "
-    "models/training_record.json, so the unpacked bundle's inference.json builds the default network and "
-    "monai.bundle.load() silently copies only the tensors that fit it (here 'model updated: 54 of 658 variables')",
-)
 def test_sharing_load_gets_the_trained_network(ran: Callable[[str], dict[str, dict]]) -> None:
     _check(ran("readme"), "sharing-load")
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: monai_fusion.data.inputs resolves symbolic links (p.resolve()), and the segmentation "
-    "inference's SaveImaged(data_root_dir=dataset_dir) then writes each mask at output_dir/<relative path from "
-    "dataset_dir to the link's target>, i.e. outside eval/inference",
-)
 def test_segmentation_inference_on_linked_images(ran: Callable[[str], dict[str, dict]]) -> None:
     _check(ran("segmentation"), "segmentation-inference-symlinks")

@@ -32,6 +32,9 @@ def _is_dicom(path: Path) -> bool:
 def list_image_files(folder: str) -> list[dict[str, str]]:
     """Datalist items ``{"image": path}`` for every image file below ``folder`` (recursively, sorted).
 
+    Paths are absolute but symbolic links are kept as given (not resolved), so outputs named after the inputs stay
+    under the output folder and tables show the user's paths.
+
     Accepted: PNG, JPEG, BMP, TIFF, NIfTI (``.nii``/``.nii.gz``), DICOM by suffix or by its ``DICM`` preamble (files
     without a suffix, as DICOM series often are). A single image file may be given instead of a folder.
 
@@ -46,7 +49,7 @@ def list_image_files(folder: str) -> list[dict[str, str]]:
         raise FileNotFoundError(f"--dataset_dir {root} does not exist; give a folder of images, DICOM or NIfTI files.")
     files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
     items = [
-        {"image": str(p.resolve())}
+        {"image": str(p.absolute())}
         for p in files
         if not p.name.startswith(".") and (p.name.lower().endswith(IMAGE_SUFFIXES) or _is_dicom(p))
     ]
