@@ -13,8 +13,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,14 +25,14 @@ import pytest
 from PIL import Image
 
 from apps.monailabel.fusion_label.launcher import DEFAULT_HOST, build_start_server_args, label_home
-from tests.apps.test_monailabel_train import APP_DIR, import_monailabel
+from tests.apps.label_server import APP_DIR, START_TIMEOUT_S, free_port, log_tail, stop
+from tests.apps.test_monailabel_train import import_monailabel
 from tests.utils import REPO_ROOT, require_data
 
 pytestmark = [pytest.mark.data, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 CLASSIFICATION = ("cdfinet", "hifuse", "medmamba", "mfsf2net")
 SEGMENTATION = "mfsf2net_segmentation"
-START_TIMEOUT_S = 180.0
 
 
 def test_launcher_binds_to_loopback_by_default() -> None:
@@ -52,26 +50,6 @@ def test_launcher_binds_to_loopback_by_default() -> None:
     assert [explicit[i + 2] for i, a in enumerate(explicit) if a == "--conf" and explicit[i + 1] == "sam2"] == ["true"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _log_tail(log: Path, n: int = 60) -> str:
-    return "\n".join(log.read_text(errors="replace").splitlines()[-n:]) if log.exists() else "(no log)"
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=20)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """A running server with the five tiny bundles; yields its URL, process and log file."""
@@ -86,7 +64,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     for i, name in enumerate((*CLASSIFICATION, SEGMENTATION)):
         make_tiny_bundle(name, root / "bundles", seed=i)
     (root / "studies").mkdir()
-    port, log = _free_port(), root / "server.log"
+    port, log = free_port(), root / "server.log"
     cmd = [
         sys.executable,
         str(APP_DIR / "serve.py"),  # the documented start command, without --host
@@ -116,18 +94,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}:\n{_log_tail(log)}")
+                pytest.fail(f"server exited with {proc.returncode}:\n{log_tail(log)}")
             try:
                 if requests.get(f"{url}/info/", timeout=5).status_code == 200:
                     break
             except requests.ConnectionError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"server not ready after {START_TIMEOUT_S} s:\n{_log_tail(log)}")
+                pytest.fail(f"server not ready after {START_TIMEOUT_S} s:\n{log_tail(log)}")
             time.sleep(1.0)
         yield {"url": url, "proc": proc, "port": port, "log": log, "root": root}
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def _infer(server: dict, model: str, image: Path, output: str) -> Any:
@@ -138,7 +116,7 @@ def _infer(server: dict, model: str, image: Path, output: str) -> Any:
         res = requests.post(
             f"{server['url']}/infer/{model}", params={"output": output}, files={"file": (image.name, f)}, timeout=120
         )
-    assert res.status_code == 200, f"{res.status_code} {res.text[:500]}\n{_log_tail(server['log'])}"
+    assert res.status_code == 200, f"{res.status_code} {res.text[:500]}\n{log_tail(server['log'])}"
     return res
 
 
