@@ -214,7 +214,7 @@ class SS2D(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, z = self.in_proj(x).chunk(2, dim=-1)
-        x = self.act(self.conv2d(x.permute(0, 3, 1, 2).contiguous()))
+        x = self.act(self.conv2d(x.permute(0, 3, 1, 2)))  # channels-last view, no NCHW copy
         y = self.out_norm(self.core(x))
         y = y * self.act(z)
         return self.dropout(self.out_proj(y))

@@ -22,6 +22,12 @@ and an FSDA head cross-attends a wavelet view of stage 3 to stage 4 before the c
 Spatial shape constraints: 2-D only; H and W divisible by 32 (stem stride 4, then three 2x downsamplings, and the
 Haar transforms of the LGFS blocks and of FSDA need even grids at every stage).
 
+Memory layout: by default the input is made channels-last (NHWC strides) before the stem, so every convolution,
+the Haar DWT / IDWT and the selective scan's NHWC token view run without an NCHW round trip; the stage outputs are
+channels-last ``(B, C, H, W)`` tensors. On the project's 2-core CPU this made a CDFINet training step (batch 8,
+224 x 224) about 1.26x faster than the NCHW path, with the same results within float rounding (the tests compare
+both within 1e-5). ``channels_last=False`` keeps the input's own layout.
+
 TorchScript: ``torch.jit.script`` (what ``monai.bundle ckpt_export`` does without ``--use_trace``) and
 ``torch.jit.trace`` both work; the scripted and traced selective scan runs the plain-tensor blocked path of
 ``selective_scan`` (same results as the eager backends within float rounding).
@@ -81,7 +87,10 @@ class CDFINet(nn.Module):
         fsda_heads: attention heads of FSDA.
         fsda_reshape_quirk: reproduce the authors' FSDA query reshape without transpose (see
             :class:`~monai_fusion.networks.blocks.cdfinet.fsda.FSDA`); default False uses proper tokens.
-        scan_backend: backend of the selective scan: ``"auto"``, ``"reference"``, ``"torch"`` or ``"cuda"``.
+        scan_backend: backend of the selective scan: ``"auto"``, ``"reference"``, ``"torch"``, ``"cpu"`` (the fused
+            C kernel) or ``"cuda"``.
+        channels_last: make the input channels-last before the stem (see the module docstring); False keeps the
+            input's layout. The results are the same within float rounding.
 
     Spatial shape constraints:
         Input (B, in_channels, H, W) with H and W divisible by 32 (square or not); stage i has spatial size
@@ -113,6 +122,7 @@ class CDFINet(nn.Module):
         fsda_heads: int = 8,
         fsda_reshape_quirk: bool = False,
         scan_backend: str = "auto",
+        channels_last: bool = True,
     ) -> None:
         super().__init__()
         check_network_args("CDFINet", spatial_dims, in_channels, out_channels)
@@ -121,6 +131,7 @@ class CDFINet(nn.Module):
             raise ValueError(f"stem_channels must be a positive integer, got {stem_channels}.")
 
         self.size_divisor = _SIZE_DIVISOR
+        self.channels_last = channels_last
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, stem_channels, 3, stride=2, padding=1),
             nn.BatchNorm2d(stem_channels),
@@ -175,6 +186,8 @@ class CDFINet(nn.Module):
                 f"CDFINet needs H and W divisible by {self.size_divisor}, got {list(x.shape[2:])}; resize or pad the "
                 "input (e.g. 224 x 224)."
             )
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         x = self.stem(x)
         features: list[torch.Tensor] = []
         # stage i then downsample i, zipped (TorchScript cannot index a ModuleList with a loop variable); then the

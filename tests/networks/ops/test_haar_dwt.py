@@ -82,3 +82,33 @@ def test_bad_shapes():
 
 def test_filters_are_not_in_state_dict():
     assert "filters" not in HaarDWT2d().state_dict()
+
+
+def _conv_dwt(x: torch.Tensor) -> torch.Tensor:
+    """The transform in its convolution form: each channel filtered by the four Haar filters at stride 2."""
+    b, c, h, w = x.shape
+    y = torch.nn.functional.conv2d(x.reshape(b * c, 1, h, w), haar_filters(x.dtype), stride=2)
+    return y.reshape(b, c, 4, h // 2, w // 2).transpose(1, 2).reshape(b, 4 * c, h // 2, w // 2)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("shape", [(2, 3, 8, 10), (1, 1, 2, 2), (2, 16, 12, 6)])
+def test_slicing_form_equals_the_convolution_form_and_keeps_the_layout(shape, channels_last):
+    torch.manual_seed(4)
+    x = torch.randn(shape)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    x_in = x.contiguous(memory_format=fmt)
+    y = haar_dwt2d(x_in)
+    torch.testing.assert_close(y, _conv_dwt(x), atol=1e-6, rtol=0)
+    # the IDWT is the adjoint of the DWT: conv_transpose2d with the same filters
+    b, c4, h, w = y.shape
+    y_cf = y.contiguous().reshape(b, 4, c4 // 4, h, w).transpose(1, 2).reshape(b * c4 // 4, 4, h, w)
+    ref = torch.nn.functional.conv_transpose2d(y_cf, haar_filters(), stride=2).reshape(shape)
+    z = haar_idwt2d(y.contiguous(memory_format=fmt))
+    torch.testing.assert_close(z, ref, atol=1e-6, rtol=0)
+    if channels_last and shape[1] > 1:
+        # channels-last in, channels-last out: no copy back to NCHW
+        assert y.is_contiguous(memory_format=torch.channels_last)
+        assert z.is_contiguous(memory_format=torch.channels_last)
+    if not channels_last:
+        assert y.is_contiguous() and z.is_contiguous()

@@ -104,7 +104,7 @@ class GFDS(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, z = self.in_proj(x).chunk(2, dim=-1)
         z = F.silu(z)
-        x = x.permute(0, 3, 1, 2).contiguous()
+        x = x.permute(0, 3, 1, 2)  # a channels-last view: the convolutions below run NHWC, no copy
         x_s = self.spatial(x)
         # loops over the ModuleLists with enumerate: TorchScript cannot zip a ModuleList with a list
         subbands = torch.chunk(self.dwt(x), 4, dim=1)
@@ -117,7 +117,7 @@ class GFDS(nn.Module):
         y = torch.cat(second, dim=1)
         half1, half2 = torch.chunk(channel_shuffle(y, 4), 2, dim=1)
         y = torch.cat([self.out_norm(self.core1(half1)), self.out_norm(self.core2(half2))], dim=-1)
-        y = self.conv_out(y.permute(0, 3, 1, 2).contiguous())
+        y = self.conv_out(y.permute(0, 3, 1, 2))
         g = F.interpolate(torch.sigmoid(self.gate(y)), scale_factor=2.0, mode="bilinear", align_corners=False)
         y_sp = self.idwt(y).permute(0, 2, 3, 1) * z
         x_s = (x_s * g).permute(0, 2, 3, 1)

@@ -73,6 +73,6 @@ class SSConvSSMBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         left, right = x.chunk(2, dim=-1)
         right = self.drop_path(self.ssm(self.ssm_norm(right)))
-        left = self.conv_branch(left.permute(0, 3, 1, 2).contiguous()).permute(0, 2, 3, 1)
+        left = self.conv_branch(left.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)  # convs on the channels-last view
         out = torch.cat([left, right], dim=-1)
         return channel_shuffle(out, 2, channel_dim=-1) + x
