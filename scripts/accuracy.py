@@ -104,6 +104,7 @@ _COST_HINT = {
 CONFIG_KEYS = (
     "image_size",
     "budget_cpu_s",
+    "max_steps",
     "batch_size",
     "lr",
     "weight_decay",
@@ -416,13 +417,20 @@ def _train_and_evaluate(config: dict[str, Any]) -> dict[str, Any]:
     loss_value, nonfinite = float("nan"), False
     model.train()
     cpu_start, wall_start = time.process_time(), time.perf_counter()
+    max_steps = config.get("max_steps")
     while True:
         spent = time.process_time() - cpu_start
-        # stop before the step that would end past the budget (mean step cost so far); always make one step
-        if steps and spent + spent / steps > budget:
-            break
+        if max_steps:  # a fixed number of steps: the schedule runs on steps, the same in any backend or load
+            if steps >= max_steps:
+                break
+            progress = steps / max_steps
+        else:
+            # stop before the step that would end past the budget (mean step cost so far); always make one step
+            if steps and spent + spent / steps > budget:
+                break
+            progress = spent / budget
         for group in optimizer.param_groups:
-            group["lr"] = config["lr"] * lr_factor(spent / budget, config["warmup_fraction"])
+            group["lr"] = config["lr"] * lr_factor(progress, config["warmup_fraction"])
         if position + batch_size > n_train:  # a new epoch: reshuffle (the incomplete last batch is dropped)
             order, position = torch.randperm(n_train, generator=generator), 0
         index = order[position : position + batch_size]
@@ -539,9 +547,14 @@ def environment(args: argparse.Namespace, command: str) -> dict[str, str]:
         "command": command,
         "hardware": f"{cpu}, {os.cpu_count()} logical CPUs, {mem} RAM; one thread per run, {args.jobs} run(s) at once",
         "load average at start (1, 5, 15 min)": load,
-        "software": f"Python {platform.python_version()}, torch {torch.__version__}, MONAI {monai.__version__}",
-        "budget": f"{args.budget_cpu_s:g} CPU-seconds of training per run (process time, model build and "
-        "evaluation excluded)",
+        "software": f"Python {platform.python_version()}, torch {torch.__version__}, MONAI {monai.__version__}; "
+        f"selective scan backend {os.environ.get('MONAI_FUSION_SCAN_BACKEND', 'auto')}",
+        "budget": (
+            f"{args.max_steps} training steps per run (the learning-rate schedule runs on steps)"
+            if args.max_steps
+            else f"{args.budget_cpu_s:g} CPU-seconds of training per run (process time, model build and "
+            "evaluation excluded)"
+        ),
         "resolution": f"{args.image_size} x {args.image_size} px, RGB",
         "seeds": " ".join(str(s) for s in args.seeds) + f" (split seed {args.split_seed})",
         "recipe": f"AdamW lr {args.lr:g}, weight decay {args.weight_decay:g}, batch {args.batch_size}, "
@@ -614,6 +627,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="training seeds (default: 0 1 2)")
     parser.add_argument("--budget-cpu-s", type=float, default=45.0, help="training CPU-seconds per run (default 45)")
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="train exactly N steps instead of a CPU budget (schedule on steps; compares backends or machines)",
+    )
     parser.add_argument("--image-size", type=int, default=64, help="square input size, divisible by 32 (default 64)")
     parser.add_argument("--batch-size", type=int, default=16, help="training batch size (default 16)")
     parser.add_argument("--eval-batch-size", type=int, default=64, help="evaluation batch size (default 64)")
@@ -671,6 +690,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
                         "cache": str(cache),
                         "image_size": args.image_size,
                         "budget_cpu_s": args.budget_cpu_s,
+                        "max_steps": args.max_steps,
                         "batch_size": args.batch_size,
                         "eval_batch_size": args.eval_batch_size,
                         "lr": args.lr,
