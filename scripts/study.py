@@ -611,7 +611,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-epochs", type=int, default=30, help="epoch cap (default 30)")
     parser.add_argument("--patience", type=int, default=5, help="early_stop_patience (validations; default 5)")
     parser.add_argument("--max-train-items", type=int, default=1000, help="training subset (default 1000; 0: all)")
-    parser.add_argument("--max-val-items", type=int, default=300, help="validation subset (default 300; 0: all)")
+    parser.add_argument(
+        "--max-val-items", type=int, default=0, help="validation (and classification test) subset (default 0: all)"
+    )
     parser.add_argument("--key-metric", default="balanced_accuracy", help="classification key metric (selection)")
     parser.add_argument("--batch-size", type=int, default=0, help="batch size (default 0: the bundles' own)")
     parser.add_argument("--num-threads", type=int, default=1, help="torch threads per run (default 1)")
