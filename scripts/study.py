@@ -627,7 +627,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="the bundle whose recipe all classification runs use (default hifuse)",
     )
     parser.add_argument("--data-root", type=Path, default=None, help="folder with the datasets (../shared/data)")
-    parser.add_argument("--output-dir", type=Path, default=Path("study_results"), help="the study folder")
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=REPO_ROOT.parent / "study_results",
+        help="the study folder, outside the repository (default: study_results beside it)",
+    )
     parser.add_argument("--keep-checkpoints", action="store_true", help="keep each run's models/ folder")
     parser.add_argument("--plan", action="store_true", help="print the runs and a rough cost, run nothing")
     args = parser.parse_args(argv)
@@ -643,8 +648,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
     args = parse_args(argv)
     command = "python scripts/study.py " + shlex.join(sys.argv[1:] if argv is None else list(argv))
     out_dir = Path(args.output_dir).resolve()
-    if out_dir == REPO_ROOT or REPO_ROOT in out_dir.parents and (out_dir / ".git").exists():
-        raise SystemExit("--output-dir must not be the repository itself.")
+    if out_dir == REPO_ROOT or REPO_ROOT in out_dir.parents:
+        raise SystemExit(f"--output-dir {out_dir} is inside the repository; choose a folder outside it.")
     data_root = args.data_root or default_data_root()
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out_dir / "runs.csv", out_dir / "results.md"

@@ -118,7 +118,7 @@ COMMANDS: dict[str, str] = {
         "tests/scripts/test_accuracy.py runs it at tiny size"
     ),
     "python scripts/study.py --plan": (
-        "not run here: builds the four datalists in study_results/ of the working directory; "
+        "not run here: builds the four datalists in study_results/ beside the repository; "
         "tests/scripts/test_study.py runs --plan and the study itself at tiny size"
     ),
     "python apps/monailabel/serve.py --studies /path/to/studies --conf models mfsf2net,mfsf2net_segmentation": _LABEL,
