@@ -169,20 +169,21 @@ METRIC_TITLES = {
 # classification bundles keep the name val_accuracy for whichever --key_metric is chosen
 VAL_KEY = {"classification": "val_accuracy", "segmentation": "val_mean_dice"}
 
-# rough training CPU-ms per image at 64 px (docs/accuracy.md, measured under load; hifuse_small ~1.6x HiFuse-T),
-# used only by --plan; evaluation is counted at a third of that per image
-_COST_MS_64 = {
-    "cdfinet": 110,
-    "hifuse": 1000,
-    "medmamba": 140,
-    "mfsf2net": 290,
-    "densenet121": 50,
-    "resnet50": 70,
-    "mfsf2net_seg": 270,
-    "unet": 10,
-    "flexible_unet": 60,
+# CPU-ms per training image at 96 px, one thread, an epoch's validation included (1,000-image epochs cost about
+# 1,000 x this plus a third of it per validation image): measured with this script on 32 COVID-CT / Kvasir-SEG images
+# on the 2-core development machine under load (docs/study.md, "Cost"); used only by --plan, scaled by the pixel count
+_COST_MS_96 = {
+    "cdfinet": 115,
+    "hifuse": 500,
+    "medmamba": 128,
+    "mfsf2net": 337,
+    "densenet121": 102,
+    "resnet50": 100,
+    "mfsf2net_seg": 329,
+    "unet": 47,
+    "flexible_unet": 100,
 }
-_STARTUP_CPU_S = 20.0  # two interpreter starts (imports, network build) per run
+_STARTUP_CPU_S = 18.0  # two interpreter starts (imports, network build, datalist) per run: about 9 CPU-s each
 
 # run-defining settings: a row of runs.csv is reused only when all of them match
 SETTING_KEYS = (
@@ -597,9 +598,14 @@ def write_markdown(path: Path, rows: Sequence[dict[str, Any]], env: dict[str, st
 
 # ---------------------------------------------------------------------------------------------------------- main
 def estimate_cpu_s(model: str, n_train: int, n_val: int, n_test: int, size: int, epochs: int) -> float:
-    """A rough upper bound of one run's CPU-seconds (all ``epochs``; early stopping ends sooner)."""
-    ms = _COST_MS_64[model] * (size / 64) ** 2 / 1000
-    return _STARTUP_CPU_S + ms * epochs * (n_train + n_val / 3) + ms * n_test / 3
+    """A rough upper bound of one run's CPU-seconds (all ``epochs``; early stopping ends sooner).
+
+    Training images cost :data:`_COST_MS_96` each (scaled by the pixel count), validation images a third of that,
+    test images a third (classification) or 0.6 (segmentation: evaluated at the original size, with HD95).
+    """
+    seconds = _COST_MS_96[model] * (size / 96) ** 2 / 1000
+    test_share = 0.6 if model in SEGMENTATION_MODELS else 1 / 3
+    return _STARTUP_CPU_S + seconds * epochs * (n_train + n_val / 3) + seconds * test_share * n_test
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -608,9 +614,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--models", nargs="+", default=None, choices=list(MODELS), help="models (default: all)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="training seeds (default: 0 1 2)")
     parser.add_argument("--image-size", type=int, default=96, help="square input size, divisible by 32 (default 96)")
-    parser.add_argument("--max-epochs", type=int, default=30, help="epoch cap (default 30)")
-    parser.add_argument("--patience", type=int, default=5, help="early_stop_patience (validations; default 5)")
-    parser.add_argument("--max-train-items", type=int, default=1000, help="training subset (default 1000; 0: all)")
+    parser.add_argument("--max-epochs", type=int, default=10, help="epoch cap (default 10)")
+    parser.add_argument("--patience", type=int, default=3, help="early_stop_patience (validations; default 3)")
+    parser.add_argument("--max-train-items", type=int, default=500, help="training subset (default 500; 0: all)")
     parser.add_argument(
         "--max-val-items", type=int, default=0, help="validation (and classification test) subset (default 0: all)"
     )
