@@ -426,9 +426,11 @@ def run_one(
         if f"test_{metric}" in metrics:
             row[f"test_{metric}"] = metrics[f"test_{metric}"]
     row["finished"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-    for sub in ("models",):  # checkpoints are large and not needed once evaluated
-        if not settings.get("keep_checkpoints"):
-            shutil.rmtree(run_dir / sub, ignore_errors=True)
+    record = run_dir / "models" / "training_record.json"  # what was built (network_def, sizes): kept, it is small
+    if record.is_file():
+        shutil.copyfile(record, run_dir / record.name)
+    if not settings.get("keep_checkpoints"):  # checkpoints are large (up to 1.4 GB) and not needed once evaluated
+        shutil.rmtree(run_dir / "models", ignore_errors=True)
     return row
 
 

@@ -89,6 +89,10 @@ def test_study_runs_the_bundles_writes_results_and_skips_finished_runs(tmp_path,
         assert [int(c["epoch"]) for c in curves] == [1, 2] and curves[0]["cpu_s"] <= curves[1]["cpu_s"]
         overrides = json.loads((out / "runs" / name / "overrides.json").read_text())
         assert overrides["max_epochs"] == 2 and str(out) in overrides["ckpt_dir"]
+        record = json.loads((out / "runs" / name / "training_record.json").read_text())
+        swapped = overrides["network_def"]["_target_"].rsplit(".", 1)[-1]
+        assert record["network_def"]["_target_"].endswith(swapped)  # the swapped network is what trained
+        assert not (out / "runs" / name / "models").exists()  # checkpoints removed once evaluated
     covid, kvasir = rows
     assert covid["host_bundle"] == "hifuse" and 0.0 <= float(covid["test_balanced_accuracy"]) <= 1.0
     assert kvasir["host_bundle"] == "mfsf2net_segmentation" and 0.0 <= float(kvasir["test_mean_dice"]) <= 1.0
