@@ -20,6 +20,7 @@ only what JSON cannot express (see ``docs/bundles.md``):
   checked with ``validate_datalist`` *before* training starts;
 - :func:`no_decay_param_groups`: AdamW groups without weight decay on 1-D parameters;
 - :func:`latest_checkpoint`: the newest resumable checkpoint;
+- :func:`physical_cpu_count`: the default of the bundles' ``num_threads`` key (``torch.set_num_threads``);
 - :func:`init_distributed`, :func:`is_main_process`: the process group of ``multi_gpu_train.json`` (NCCL on GPU,
   gloo on CPU).
 
@@ -81,6 +82,7 @@ __all__ = [
     "load_training_record",
     "locate_bundle_root",
     "no_decay_param_groups",
+    "physical_cpu_count",
     "bundle_datalist",
     "prepare_datalist",
     "recorded_network",
@@ -144,6 +146,52 @@ def default_dataset_dir(dataset: str) -> str:
     if dataset not in DATASET_CATALOGUE:
         raise ValueError(f"dataset must be a catalogue key {sorted(DATASET_CATALOGUE)}, got {dataset!r}.")
     return str(default_dataset_root() / dataset)
+
+
+def physical_cpu_count(cpuinfo: str = "/proc/cpuinfo") -> int:
+    """Number of physical cores this process may run on: the default of the bundles' ``num_threads`` key.
+
+    PyTorch's intra-op pool defaults to one thread per core of the whole machine; on a shared or hyper-threaded
+    machine that oversubscribes the cores this process is allowed to use, and a run under load was measured several
+    times slower than with one thread (``docs/bundles.md``). This counts the distinct ``(physical id, core id)``
+    pairs of ``/proc/cpuinfo`` among the logical CPUs of ``os.sched_getaffinity(0)``, so hyper-threads of one core
+    and CPUs outside the affinity mask (``taskset``, containers) are not counted. Where that information is missing
+    (not Linux, no core ids) it falls back to the number of usable logical CPUs, then to ``os.cpu_count()``.
+
+    Args:
+        cpuinfo: the ``/proc/cpuinfo`` file to read (a parameter for tests).
+
+    Returns:
+        at least 1.
+    """
+    try:
+        allowed: set[int] | None = set(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        allowed = None
+    cores: set[tuple[str, str]] = set()
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        text = ""
+    for block in text.strip().split("\n\n"):
+        fields = {}
+        for line in block.splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                fields[key.strip()] = value.strip()
+        if "processor" not in fields or "core id" not in fields:
+            continue
+        try:
+            processor = int(fields["processor"])
+        except ValueError:
+            continue
+        if allowed is None or processor in allowed:
+            cores.add((fields.get("physical id", "0"), fields["core id"]))
+    if cores:
+        return len(cores)
+    if allowed:
+        return len(allowed)
+    return max(1, os.cpu_count() or 1)
 
 
 def is_main_process() -> bool:

@@ -155,3 +155,27 @@ def test_training_record_round_trip(tmp_path: Path) -> None:
     (tmp_path / bundle_utils.TRAINING_RECORD).write_text("{broken")
     with pytest.raises(ValueError, match="not valid JSON"):
         bundle_utils.load_training_record(str(tmp_path))
+
+
+def test_physical_cpu_count_counts_cores_not_hyperthreads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 2 cores x 2 hyper-threads: logical CPUs 0 and 2 share core 0, 1 and 3 share core 1
+    blocks = [f"processor\t: {cpu}\nphysical id\t: 0\ncore id\t\t: {cpu % 2}\n" for cpu in range(4)]
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("\n".join(blocks))
+    monkeypatch.setattr(bundle_utils.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    assert bundle_utils.physical_cpu_count(str(cpuinfo)) == 2
+    monkeypatch.setattr(bundle_utils.os, "sched_getaffinity", lambda pid: {0, 2}, raising=False)  # one core allowed
+    assert bundle_utils.physical_cpu_count(str(cpuinfo)) == 1
+    # no core ids (other platforms): the usable logical CPUs
+    assert bundle_utils.physical_cpu_count(str(tmp_path / "missing")) == 2
+    assert bundle_utils.physical_cpu_count() >= 1
+
+
+def test_every_bundle_config_sets_num_threads() -> None:
+    for configs in sorted((REPO_ROOT / "bundles").glob("*/configs")):
+        for name in ("train.json", "evaluate.json", "inference.json", "multi_gpu_train.json"):
+            config = ConfigParser.load_config_file(configs / name)
+            assert "$torch.set_num_threads(int(@num_threads))" in config["initialize"], (configs, name)
+        for name in ("train.json", "inference.json"):
+            config = ConfigParser.load_config_file(configs / name)
+            assert config["num_threads"] == "$bundle_utils.physical_cpu_count()", (configs, name)

@@ -117,6 +117,10 @@ COMMANDS: dict[str, str] = {
         "not run here: 45 CPU-seconds per run x networks x seeds; run by hand, published in docs/accuracy.md; "
         "tests/scripts/test_accuracy.py runs it at tiny size"
     ),
+    "python scripts/study.py --plan": (
+        "not run here: builds the four datalists in study_results/ beside the repository; "
+        "tests/scripts/test_study.py runs --plan and the study itself at tiny size"
+    ),
     "python apps/monailabel/serve.py --studies /path/to/studies --conf models mfsf2net,mfsf2net_segmentation": _LABEL,
     "python scripts/verify_bundles.py --fast": (
         "not run here: about a minute; tests/test_verify_bundles.py runs verify_bundles.py --fast"

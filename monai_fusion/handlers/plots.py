@@ -17,7 +17,9 @@ module needs neither matplotlib nor a display.
 
 from __future__ import annotations
 
+import csv
 import os
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +35,21 @@ if TYPE_CHECKING:
 else:
     Engine, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Engine")
 
-__all__ = ["TrainingCurvesPlotter", "plot_confusion_matrix", "plot_roc_curves", "pyplot_agg"]
+__all__ = ["TrainingCurvesPlotter", "plot_confusion_matrix", "plot_roc_curves", "process_cpu_seconds", "pyplot_agg"]
+
+
+def process_cpu_seconds() -> float:
+    """User + system CPU time of this process and of its finished children (e.g. ``DataLoader`` workers), in seconds.
+
+    Uses ``resource.getrusage`` (``RUSAGE_SELF`` + ``RUSAGE_CHILDREN``) where it exists, else ``time.process_time()``
+    (this process only).
+    """
+    try:
+        import resource
+    except ImportError:  # not Unix
+        return time.process_time()
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def pyplot_agg() -> Any:
@@ -63,12 +79,19 @@ class TrainingCurvesPlotter:
     """Plot the training loss and the validation metrics, epoch by epoch, into one PNG file.
 
     ``TrainingCurvesPlotter(output_dir, filename="training_curves.png", evaluator=None,
-    output_transform=None, save_rank=0)``
+    output_transform=None, save_rank=0, history_filename="training_curves.csv")``
 
     Attach it to the trainer. It averages the loss of every iteration of an epoch; when ``evaluator`` is given it
     records every numeric entry of ``evaluator.state.metrics`` (scalars, and per-class vectors as one line per
     class) after each evaluation, against the trainer epoch. The figure (top panel: loss; bottom panel: metrics)
     is rewritten at the end of every trainer epoch and after every evaluation, on rank ``save_rank`` only.
+
+    The same numbers go to ``history_filename`` (CSV, one row per epoch: ``epoch, train_loss, cpu_s, wall_s`` and one
+    column per metric, ``name[i]`` for vectors), where ``cpu_s`` / ``wall_s`` are the CPU seconds
+    (:func:`process_cpu_seconds`: this process and its finished children, such as data-loader workers) and the wall
+    seconds since training started, taken at the end of the epoch, i.e. after its validation. They make
+    comparisons "at equal epochs" and "at equal CPU time" possible from the curves alone (``scripts/study.py``).
+    After a resume the clocks continue from the last recorded epoch.
 
     The recorded history is exposed by :meth:`state_dict` / :meth:`load_state_dict`, so the plotter can be put in
     a ``CheckpointSaver`` ``save_dict`` and the curves continue after a resumed run.
@@ -80,6 +103,7 @@ class TrainingCurvesPlotter:
         output_transform: maps ``engine.state.output`` of the trainer to the loss value; None means
             ``from_engine(["loss"], first=True)`` (the output of ``SupervisedTrainer``).
         save_rank: the rank that records and writes (the loss is that rank's own loss).
+        history_filename: name of the CSV file of the per-epoch history in ``output_dir``; None writes none.
     """
 
     def __init__(
@@ -89,9 +113,13 @@ class TrainingCurvesPlotter:
         evaluator: Engine | None = None,
         output_transform: Callable | None = None,
         save_rank: int = 0,
+        history_filename: str | None = "training_curves.csv",
     ) -> None:
         if not filename.lower().endswith(".png"):
             raise ValueError(f"filename must end with '.png', got {filename!r}.")
+        self.history_filename = history_filename
+        self.time_history: dict[int, tuple[float, float]] = {}
+        self._clock_start: tuple[float, float] = (0.0, 0.0)
         self.output_dir = output_dir
         self.filename = filename
         self.evaluator = evaluator
@@ -114,6 +142,7 @@ class TrainingCurvesPlotter:
             engine: the trainer.
         """
         self._trainer = engine
+        engine.add_event_handler(Events.STARTED, self._started)
         engine.add_event_handler(Events.EPOCH_STARTED, self._epoch_started)
         engine.add_event_handler(Events.ITERATION_COMPLETED, self._iteration_completed)
         engine.add_event_handler(Events.EPOCH_COMPLETED, self._epoch_completed)
@@ -122,6 +151,11 @@ class TrainingCurvesPlotter:
 
     def _is_saver(self) -> bool:
         return idist.get_rank() == self.save_rank
+
+    def _started(self, engine: Engine) -> None:
+        # continue the clocks of a resumed run from its last recorded epoch
+        cpu0, wall0 = self.time_history[max(self.time_history)] if self.time_history else (0.0, 0.0)
+        self._clock_start = (process_cpu_seconds() - cpu0, time.perf_counter() - wall0)
 
     def _epoch_started(self, engine: Engine) -> None:
         self._epoch_losses = []
@@ -135,8 +169,13 @@ class TrainingCurvesPlotter:
     def _epoch_completed(self, engine: Engine) -> None:
         if self._epoch_losses:
             self.loss_history[int(engine.state.epoch)] = float(np.mean(self._epoch_losses))
+        self.time_history[int(engine.state.epoch)] = (
+            process_cpu_seconds() - self._clock_start[0],
+            time.perf_counter() - self._clock_start[1],
+        )
         if self._is_saver():
             self.plot()
+            self.write_history()
 
     def _evaluation_completed(self, evaluator: Engine) -> None:
         epoch = int(self._trainer.state.epoch) if self._trainer is not None else int(evaluator.state.epoch)
@@ -152,6 +191,7 @@ class TrainingCurvesPlotter:
         return {
             "loss_history": dict(self.loss_history),
             "metric_history": {k: dict(v) for k, v in self.metric_history.items()},
+            "time_history": {k: list(v) for k, v in self.time_history.items()},
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -165,6 +205,41 @@ class TrainingCurvesPlotter:
             name: {int(k): [float(x) for x in v] for k, v in hist.items()}
             for name, hist in state_dict.get("metric_history", {}).items()
         }
+        self.time_history = {int(k): (float(v[0]), float(v[1])) for k, v in state_dict.get("time_history", {}).items()}
+
+    def write_history(self) -> str | None:
+        """Write the per-epoch history (loss, CPU and wall seconds, metrics) as CSV to ``history_filename``.
+
+        Returns:
+            the path written, or None when ``history_filename`` is None or nothing has been recorded yet.
+        """
+        if self.history_filename is None:
+            return None
+        epochs = sorted(
+            set(self.loss_history) | set(self.time_history) | {e for h in self.metric_history.values() for e in h}
+        )
+        if not epochs:
+            return None
+        columns: list[tuple[str, str, int]] = []
+        for name, hist in sorted(self.metric_history.items()):
+            width = max(len(v) for v in hist.values())
+            columns += [(name if width == 1 else f"{name}[{i}]", name, i) for i in range(width)]
+        os.makedirs(self.output_dir, exist_ok=True)
+        path = os.path.join(self.output_dir, self.history_filename)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["epoch", "train_loss", "cpu_s", "wall_s", *[c[0] for c in columns]])
+            for e in epochs:
+                cpu_wall = self.time_history.get(e)
+                row: list[Any] = [e, self.loss_history.get(e, "")]
+                row += [f"{cpu_wall[0]:.3f}", f"{cpu_wall[1]:.3f}"] if cpu_wall else ["", ""]
+                for _, name, i in columns:
+                    values = self.metric_history[name].get(e)
+                    row.append(values[i] if values is not None and i < len(values) else "")
+                writer.writerow(row)
+        os.replace(tmp, path)
+        return path
 
     def plot(self) -> str | None:
         """Draw the recorded histories into :attr:`filepath`.

@@ -122,7 +122,12 @@ def test_train_writes_checkpoints_and_plots(trained: dict) -> None:
     assert dict(state["trainer"]) == {"epoch_length": 2, "iteration": 4, "max_epochs": 2}  # 4 training images, batch 2
     assert state["lr_scheduler"]["last_epoch"] == 4 and state["optimizer"]["state"]
     assert sorted(state["training_curves"]["loss_history"]) == [1, 2]
-    assert sorted(state["training_curves"]["metric_history"]) == ["val_hd95", "val_mean_dice", "val_mean_iou"]
+    assert sorted(state["training_curves"]["metric_history"]) == [
+        "val_empty_predictions",
+        "val_hd95",
+        "val_mean_dice",
+        "val_mean_iou",
+    ]
     assert [name for _, name in state["best_checkpoint"]["_saved"]] == ["model.pt"]
     saved = json.loads((evaluation / "datalist.json").read_text())  # the split built from dataset_dir, for reruns
     assert [len(saved[s]) for s in ("training", "validation", "test")] == [4, 2, 2]
@@ -178,8 +183,11 @@ def test_evaluate_writes_metrics_on_the_test_split(trained: dict, tmp_path: Path
     evaluation = trained["root"] / "eval"
     with open(evaluation / "metrics.csv") as f:
         metrics = {row[0]: float(row[1]) for row in csv.reader(f)}
-    assert set(metrics) == {"test_mean_dice", "test_mean_iou", "test_hd95"}, "named for the split they measure"
+    expected = {"test_mean_dice", "test_mean_iou", "test_hd95", "test_empty_predictions"}
+    assert set(metrics) == expected, "named for the split they measure"
     assert 0.0 <= metrics["test_mean_iou"] <= metrics["test_mean_dice"] <= 1.0
+    # empty predictions are counted and score the image diagonal instead of being left out (HD95 never NaN)
+    assert metrics["test_empty_predictions"] in (0.0, 1.0, 2.0) and math.isfinite(metrics["test_hd95"])
     with open(evaluation / "test_mean_dice_raw.csv") as f:
         rows = list(csv.DictReader(f))
     assert sorted(Path(r["filename"]).name for r in rows) == sorted(Path(i["image"]).name for i in datalist["test"])

@@ -10,6 +10,7 @@
 # limitations under the License.
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -48,9 +49,20 @@ def test_training_curves_record_loss_and_metrics(tmp_path: Path) -> None:
     assert plotter.metric_history["val_accuracy"] == {1: [0.25], 2: [0.75]}
     assert plotter.metric_history["per_class"][2] == pytest.approx([0.1, 0.9])
     assert _png_ok(tmp_path / "training_curves.png")
+    with open(tmp_path / "training_curves.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["epoch", "train_loss", "cpu_s", "wall_s", "per_class[0]", "per_class[1]", "val_accuracy"]
+    assert [(r["epoch"], float(r["val_accuracy"])) for r in rows] == [("1", 0.25), ("2", 0.75)]
+    assert 0.0 <= float(rows[0]["cpu_s"]) <= float(rows[1]["cpu_s"]) and float(rows[1]["wall_s"]) > 0.0
     restored = TrainingCurvesPlotter(str(tmp_path / "b"))
     restored.load_state_dict(plotter.state_dict())
     assert restored.loss_history == plotter.loss_history and restored.metric_history == plotter.metric_history
+    assert restored.time_history == plotter.time_history
+    # a resumed run continues the clocks from the last recorded epoch
+    more = Engine(lambda e, b: [{"loss": torch.tensor(1.0)}])
+    restored.attach(more)
+    more.run([0], max_epochs=3, epoch_length=1)
+    assert restored.time_history[3][1] >= restored.time_history[2][1]
     with pytest.raises(ValueError, match="png"):
         TrainingCurvesPlotter(str(tmp_path), filename="curves.jpg")
 
