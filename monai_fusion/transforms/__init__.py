@@ -27,10 +27,12 @@ from .ct.dictionary import HUWindowd, MultiWindowStackd
 from .intensity.array import ToUnitRange
 from .intensity.dictionary import ToUnitRanged
 from .io import LoadMedicalImage, LoadMedicalImaged, check_dicom_decoder, standardize_pil_mode
+from .labels.array import SelectLabels
+from .labels.dictionary import SelectLabelsd
 from .rcm.array import StackRCMSlices
 from .rcm.dictionary import StackRCMSlicesd
-from .volume.array import AdjacentSlices, As2DImage, SelectSlice
-from .volume.dictionary import AdjacentSlicesd, As2DImaged, SelectSliced
+from .volume.array import AdjacentSliceChannels, AdjacentSlices, As2DImage, SelectSlice
+from .volume.dictionary import AdjacentSliceChannelsd, AdjacentSlicesd, As2DImaged, SelectSliced
 
 __all__ = [
     "HU_WINDOW_PRESETS",
@@ -42,6 +44,8 @@ __all__ = [
     "SelectSliced",
     "AdjacentSlices",
     "AdjacentSlicesd",
+    "AdjacentSliceChannels",
+    "AdjacentSliceChannelsd",
     "As2DImage",
     "As2DImaged",
     "StackRCMSlices",
@@ -58,6 +62,8 @@ __all__ = [
     "BinarizeMaskd",
     "ToUnitRange",
     "ToUnitRanged",
+    "SelectLabels",
+    "SelectLabelsd",
     "LoadMedicalImage",
     "LoadMedicalImaged",
     "check_dicom_decoder",
