@@ -43,7 +43,14 @@ import numpy as np
 from monai_fusion.data.errors import DatasetNotFoundError
 from monai_fusion.data.validate import DatalistProblem, DatalistValidationError, ImageFileError
 
-__all__ = ["check_ct_image", "check_ct_label", "check_ct_datalist", "ct_geometry", "list_ct_studies"]
+__all__ = [
+    "check_ct_image",
+    "check_ct_label",
+    "check_ct_datalist",
+    "checked_ct_studies",
+    "ct_geometry",
+    "list_ct_studies",
+]
 
 _NIFTI = (".nii", ".nii.gz")
 #: a body CT in HU has air (about -1000 HU); a minimum above this is not HU
@@ -308,7 +315,8 @@ def list_ct_studies(path: str | os.PathLike) -> list[dict[str, str]]:
     """Datalist items ``{"image": ...}`` for the CT studies at ``path``, each one volume.
 
     ``path`` may be a NIfTI file, a DICOM series folder, or a folder holding NIfTI files and/or DICOM series
-    folders at any depth (each folder that directly holds DICOM files is one series). Sorted, absolute paths.
+    folders at any depth (each folder that directly holds DICOM files is one series; linked folders are followed,
+    each real folder once). Sorted, absolute paths.
 
     Args:
         path: the input.
@@ -324,7 +332,13 @@ def list_ct_studies(path: str | os.PathLike) -> list[dict[str, str]]:
     if root.is_file():
         return [{"image": str(root.absolute())}]
     items: list[dict[str, str]] = []
-    for folder, _dirs, files in sorted(os.walk(root)):
+    seen: set[str] = set()
+    for folder, dirs, files in sorted(os.walk(root, followlinks=True)):  # linked series folders count
+        real = os.path.realpath(folder)
+        if real in seen:  # a link loop, or the same series linked twice
+            dirs[:] = []
+            continue
+        seen.add(real)
         here = Path(folder)
         names = sorted(f for f in files if not f.startswith("."))
         items += [{"image": str((here / f).absolute())} for f in names if f.lower().endswith(_NIFTI)]
@@ -333,3 +347,19 @@ def list_ct_studies(path: str | os.PathLike) -> list[dict[str, str]]:
     if not items:
         raise DatasetNotFoundError(f"no NIfTI file and no DICOM series found in {root}.")
     return sorted(items, key=lambda item: item["image"])
+
+
+def checked_ct_studies(path: str | os.PathLike, hu_check: bool = True) -> list[dict[str, str]]:
+    """:func:`list_ct_studies` of ``path``, each study checked with :func:`check_ct_image` before any inference.
+
+    Args:
+        path: a NIfTI file, a DICOM series folder or a folder of them.
+        hu_check: test that the values look like HU.
+
+    Raises:
+        DatasetNotFoundError: nothing to read at ``path``.
+        DatalistValidationError: every bad study, with the fix.
+    """
+    items = list_ct_studies(path)
+    check_ct_datalist({"inputs": items}, sections=["inputs"], hu_check=hu_check)
+    return items
