@@ -22,8 +22,8 @@ from .channels.array import BinarizeMask, EnsureGrayscale, EnsureRGB
 from .channels.dictionary import BinarizeMaskd, EnsureGrayscaled, EnsureRGBd
 from .color.array import MacenkoNormalize, ShadesOfGray
 from .color.dictionary import MacenkoNormalized, ShadesOfGrayd
-from .ct.array import HU_WINDOW_PRESETS, HUWindow, MultiWindowStack
-from .ct.dictionary import HUWindowd, MultiWindowStackd
+from .ct.array import HU_WINDOW_PRESETS, HUWindow, MultiWindowStack, MultiWindowStackIfHU
+from .ct.dictionary import HUWindowd, MultiWindowStackd, MultiWindowStackIfHUd
 from .intensity.array import ToUnitRange
 from .intensity.dictionary import ToUnitRanged
 from .io import LoadMedicalImage, LoadMedicalImaged, check_dicom_decoder, standardize_pil_mode
@@ -40,6 +40,8 @@ __all__ = [
     "HUWindowd",
     "MultiWindowStack",
     "MultiWindowStackd",
+    "MultiWindowStackIfHU",
+    "MultiWindowStackIfHUd",
     "SelectSlice",
     "SelectSliced",
     "AdjacentSlices",
