@@ -311,7 +311,14 @@ def check_ct_datalist(
     return datalist
 
 
-def list_ct_studies(path: str | os.PathLike) -> list[dict[str, str]]:
+_IMAGES_2D = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def _is_ct_item(path: str) -> bool:
+    return not path.lower().endswith(_IMAGES_2D)
+
+
+def list_ct_studies(path: str | os.PathLike, images_2d: bool = False) -> list[dict[str, str]]:
     """Datalist items ``{"image": ...}`` for the CT studies at ``path``, each one volume.
 
     ``path`` may be a NIfTI file, a DICOM series folder, or a folder holding NIfTI files and/or DICOM series
@@ -320,6 +327,8 @@ def list_ct_studies(path: str | os.PathLike) -> list[dict[str, str]]:
 
     Args:
         path: the input.
+        images_2d: also list PNG / JPEG / BMP / TIFF files (CT slices saved for display, e.g. COVID-CT), each as
+            its own item.
 
     Raises:
         DatasetNotFoundError: ``path`` does not exist or holds no NIfTI file and no DICOM series.
@@ -341,25 +350,28 @@ def list_ct_studies(path: str | os.PathLike) -> list[dict[str, str]]:
         seen.add(real)
         here = Path(folder)
         names = sorted(f for f in files if not f.startswith("."))
-        items += [{"image": str((here / f).absolute())} for f in names if f.lower().endswith(_NIFTI)]
-        if any(_is_dicom_file(here / f) for f in names if not f.lower().endswith(_NIFTI)):
+        wanted = _NIFTI + _IMAGES_2D if images_2d else _NIFTI
+        items += [{"image": str((here / f).absolute())} for f in names if f.lower().endswith(wanted)]
+        if any(_is_dicom_file(here / f) for f in names if not f.lower().endswith(_NIFTI + _IMAGES_2D)):
             items.append({"image": str(here.absolute())})
     if not items:
         raise DatasetNotFoundError(f"no NIfTI file and no DICOM series found in {root}.")
     return sorted(items, key=lambda item: item["image"])
 
 
-def checked_ct_studies(path: str | os.PathLike, hu_check: bool = True) -> list[dict[str, str]]:
+def checked_ct_studies(path: str | os.PathLike, hu_check: bool = True, images_2d: bool = False) -> list[dict[str, str]]:
     """:func:`list_ct_studies` of ``path``, each study checked with :func:`check_ct_image` before any inference.
 
     Args:
         path: a NIfTI file, a DICOM series folder or a folder of them.
         hu_check: test that the values look like HU.
+        images_2d: also list 2-D image files (not checked: they hold display intensities, not HU).
 
     Raises:
         DatasetNotFoundError: nothing to read at ``path``.
         DatalistValidationError: every bad study, with the fix.
     """
-    items = list_ct_studies(path)
-    check_ct_datalist({"inputs": items}, sections=["inputs"], hu_check=hu_check)
+    items = list_ct_studies(path, images_2d=images_2d)
+    ct_items = [item for item in items if _is_ct_item(item["image"])]
+    check_ct_datalist({"inputs": ct_items}, sections=["inputs"], hu_check=hu_check)
     return items

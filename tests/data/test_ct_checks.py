@@ -150,8 +150,11 @@ def test_list_ct_studies_finds_nifti_files_and_series_folders(tmp_path: Path) ->
     _series(tmp_path / "study2" / "series_a", [0.0, 2.5])
     _nifti(tmp_path / "study2" / "ct.nii.gz", _ct())
     (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "slice.png").write_bytes(b"")
     found = [Path(item["image"]).relative_to(tmp_path).as_posix() for item in list_ct_studies(tmp_path)]
     assert found == ["study1", "study2/ct.nii.gz", "study2/series_a"]
+    with_2d = [Path(i["image"]).relative_to(tmp_path).as_posix() for i in list_ct_studies(tmp_path, images_2d=True)]
+    assert with_2d == ["slice.png", "study1", "study2/ct.nii.gz", "study2/series_a"]
 
 
 def test_real_ct_volumes_pass() -> None:
