@@ -202,6 +202,8 @@ COMMANDS: dict[str, str] = {
     '--meta_file configs/metadata.json --config_file configs/inference.json --input_shape "[1, 3, 224, 224]" '
     "--use_trace True --converter_kwargs \"{'dynamo': False}\"": RUN,
     # docs/monailabel.md (its curl requests and server starts: FAMILIES)
+    "python apps/monailabel/serve.py --studies /path/to/studies --conf models mfsf2net_segmentation_ct": _LABEL
+    + " (tests/apps/test_monailabel_ct.py serves mfsf2net_segmentation_ct)",
     'pip install -e ".[label]"': _PIP,
     "python apps/monailabel/serve.py --studies DIR --host 0.0.0.0": (
         "not run here: tests/apps/test_monailabel_security.py checks that serve.py refuses 0.0.0.0 without a token"
