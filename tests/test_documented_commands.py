@@ -159,6 +159,14 @@ COMMANDS: dict[str, str] = {
         "not run here: ../shared/data holds no dermoscopy + RCM pairs; tests/bundles/test_classification_rcm.py "
         "trains configs/train_rcm.json on synthetic RCM stacks"
     ),
+    "python -m monai.bundle run training --config_file configs/train_ct.json --datalist /data/ct_datalist.json": (
+        "not run here: the CT configs are run on the shared CT volumes by tests/bundles/test_mfsf2net_segmentation_ct"
+        ".py (train_ct.json from a datalist of NIfTI + DICOM) and verbatim in docs/ct.md"
+    ),
+    "python -m monai.bundle run --config_file configs/inference_ct.json --dataset_dir /path/to/ct_studies": (
+        "not run here: tests/bundles/test_mfsf2net_segmentation_ct.py runs inference_ct.json on a DICOM series and a "
+        "folder of studies; docs/ct.md runs it verbatim"
+    ),
     # docs/sharing.md
     "python scripts/release.py dist --outdir /tmp/monai-fusion-dist": _BUILD,
     "python scripts/release.py dist --outdir /tmp/monai-fusion-dist --ref v0.1.0": _BUILD + " (and no v0.1.0 tag yet)",
