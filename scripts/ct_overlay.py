@@ -51,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", default=None, help="optional reference label map (.nii.gz), drawn as an outline")
     parser.add_argument("--label-value", type=int, default=1, help="value of the reference label to outline")
     parser.add_argument("--window", type=float, nargs=2, default=(400.0, 40.0), metavar=("WIDTH", "LEVEL"))
-    parser.add_argument("--slice", type=int, default=None, help="axial slice (RAS); default the largest mask area")
+    parser.add_argument(
+        "--slice", type=int, default=None, help="axial slice (RAS); default the largest mask (else reference) area"
+    )
     parser.add_argument("--output", required=True, help="the PNG to write")
     args = parser.parse_args(argv)
 
@@ -83,16 +85,27 @@ def main(argv: list[str] | None = None) -> int:
         label_img = nibabel.load(args.label)
         label_ras, _ = _ras(np.asanyarray(label_img.dataobj) == args.label_value, label_img.affine)
     area = (mask_ras > 0).sum(axis=(0, 1))
-    z = args.slice if args.slice is not None else (int(area.argmax()) if area.any() else ct_ras.shape[2] // 2)
-    print(f"axial slice {z} of {ct_ras.shape[2]} (RAS order), mask area {int(area[z])} voxels")
+    reference = label_ras.sum(axis=(0, 1)) if label_ras is not None else np.zeros_like(area)
+    if args.slice is not None:
+        z = args.slice
+    elif area.any():  # the slice with the largest predicted area
+        z = int(area.argmax())
+    elif reference.any():  # nothing predicted: the slice with the largest reference area
+        z = int(reference.argmax())
+    else:
+        z = ct_ras.shape[2] // 2
+    print(
+        f"axial slice {z} of {ct_ras.shape[2]} (RAS order), mask area {int(area[z])} voxels, reference area "
+        f"{int(reference[z])} voxels; whole mask {int((mask_ras > 0).sum())} voxels"
+    )
 
     width, level = args.window
     shown = np.clip((_screen(ct_ras[:, :, z]) - (level - width / 2)) / width, 0, 1)
     spacing = np.linalg.norm(ct_affine[:3, :3], axis=0)
-    extent = (0, ct_ras.shape[0] * spacing[0], ct_ras.shape[1] * spacing[1], 0)
-    fig, axes = plt.subplots(1, 2, figsize=(8.0, 4.3), dpi=90)
+    aspect = float(spacing[1] / spacing[0])  # screen rows are the A axis, columns the R axis
+    fig, axes = plt.subplots(1, 2, figsize=(8.0, 4.6), dpi=90)
     for ax in axes:
-        ax.imshow(shown, cmap="gray", extent=extent, interpolation="nearest")
+        ax.imshow(shown, cmap="gray", aspect=aspect, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
         ax.text(0.01, 0.5, "R", color="yellow", transform=ax.transAxes, va="center")
@@ -100,17 +113,12 @@ def main(argv: list[str] | None = None) -> int:
         ax.text(0.5, 0.97, "A", color="yellow", transform=ax.transAxes, ha="center", va="top")
     axes[0].set_title(f"CT, axial slice {z}, W {width:g} / L {level:g} HU", fontsize=9)
     overlay = np.ma.masked_where(_screen(mask_ras[:, :, z]) == 0, _screen(mask_ras[:, :, z]))
-    axes[1].imshow(overlay, cmap="autumn", alpha=0.5, extent=extent, interpolation="nearest", vmin=0, vmax=1)
-    if label_ras is not None:
-        axes[1].contour(
-            _screen(label_ras[:, :, z]).astype(float),
-            levels=[0.5],
-            colors="cyan",
-            linewidths=0.8,
-            extent=(extent[0], extent[1], extent[3], extent[2]),
-            origin="upper",
-        )
-    axes[1].set_title("predicted mask (filled)" + (", reference label (outline)" if args.label else ""), fontsize=9)
+    axes[1].imshow(overlay, cmap="autumn", alpha=0.5, aspect=aspect, interpolation="nearest", vmin=0, vmax=1)
+    if label_ras is not None and label_ras[:, :, z].any():
+        # contour() draws at (column, row) in the image's pixel coordinates, the same axes imshow set up
+        axes[1].contour(_screen(label_ras[:, :, z]).astype(float), levels=[0.5], colors="cyan", linewidths=0.8)
+    title = f"predicted mask (filled, {int(area[z])} voxels here)"
+    axes[1].set_title(title + (",\nreference label (outline)" if args.label else ""), fontsize=9)
     fig.text(
         0.5,
         0.02,

@@ -38,7 +38,7 @@ def test_draws_the_slice_with_the_largest_mask(tmp_path: Path, capsys: pytest.Ca
     text = capsys.readouterr().out
     assert "same voxel grid (shape and affine): True" in text and "axial slice 3 of 5" in text
     with Image.open(out) as png:
-        assert png.format == "PNG" and png.size == (720, 387)
+        assert png.format == "PNG" and png.size == (720, 414)
 
 
 def test_screen_convention_is_slicers() -> None:
