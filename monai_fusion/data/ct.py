@@ -323,7 +323,7 @@ def list_ct_studies(path: str | os.PathLike, images_2d: bool = False) -> list[di
 
     ``path`` may be a NIfTI file, a DICOM series folder, or a folder holding NIfTI files and/or DICOM series
     folders at any depth (each folder that directly holds DICOM files is one series; linked folders are followed,
-    each real folder once). Sorted, absolute paths.
+    each real folder once). Sorted, absolute paths (``..`` removed, links kept as given).
 
     Args:
         path: the input.
@@ -339,7 +339,7 @@ def list_ct_studies(path: str | os.PathLike, images_2d: bool = False) -> list[di
             f"{root} does not exist; give a NIfTI file, a DICOM series folder or a folder of them."
         )
     if root.is_file():
-        return [{"image": str(root.absolute())}]
+        return [{"image": os.path.abspath(root)}]
     items: list[dict[str, str]] = []
     seen: set[str] = set()
     for folder, dirs, files in sorted(os.walk(root, followlinks=True)):  # linked series folders count
@@ -351,9 +351,9 @@ def list_ct_studies(path: str | os.PathLike, images_2d: bool = False) -> list[di
         here = Path(folder)
         names = sorted(f for f in files if not f.startswith("."))
         wanted = _NIFTI + _IMAGES_2D if images_2d else _NIFTI
-        items += [{"image": str((here / f).absolute())} for f in names if f.lower().endswith(wanted)]
+        items += [{"image": os.path.abspath(here / f)} for f in names if f.lower().endswith(wanted)]
         if any(_is_dicom_file(here / f) for f in names if not f.lower().endswith(_NIFTI + _IMAGES_2D)):
-            items.append({"image": str(here.absolute())})
+            items.append({"image": os.path.abspath(here)})
     if not items:
         raise DatasetNotFoundError(f"no NIfTI file and no DICOM series found in {root}.")
     return sorted(items, key=lambda item: item["image"])
