@@ -16,10 +16,11 @@ A bundle named in ``--conf models`` without ``models/model.pt`` is served *untra
 training is on (no ``--conf skip_trainers true``) and it has ``configs/train.json``: the user labels images (masks
 for segmentation, class labels for classification) and trains it through the server.
 
-CT models: a bundle with ``configs/inference_ct.json`` and weights in ``models/ct/model.pt`` (what its
+CT models: a segmentation bundle with ``configs/inference_ct.json`` and weights in ``models/ct/model.pt`` (what its
 ``train_ct.json`` writes) is also served as ``<bundle>_ct`` (e.g. ``mfsf2net_segmentation_ct``): a 3-D segmentation
 model whose input is a CT volume and whose answer is a ``.nii.gz`` mask in the volume's geometry. It is served only
-with weights (no untrained CT model, no CT training through the server).
+with weights (no untrained CT model, no CT training through the server). The CT configs of the classification
+bundles (one prediction per volume) are not served.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ def _is_bundle(folder: Path) -> bool:
 
 
 def _has_ct(folder: Path) -> bool:
-    return (folder / "configs" / CT_CONFIG).is_file()
+    """A segmentation bundle with a CT inference config (the CT classification configs are not served)."""
+    return (folder / "configs" / CT_CONFIG).is_file() and bundle_task_type(folder) == SEGMENTATION
 
 
 def bundle_task_type(path: str | os.PathLike) -> str:
