@@ -293,8 +293,8 @@ DATASET_CATALOGUE: dict[str, PublicDatasetInfo] = {
             ),
         ),
         manual_steps="download Task09_Spleen.tar from the Decathlon page (Google Drive / AWS links) and untar it.",
-        notes="About 1.5 GB. Volumes are 512 x 512 in-plane with varying slice counts and thicknesses; the archive holds "
-        "macOS ._* files, which are skipped.",
+        notes="About 1.5 GB. Volumes are 512 x 512 in-plane with varying slice counts and thicknesses; the archive "
+        "holds macOS ._* files, which are skipped.",
     ),
     "cvc_clinicdb": PublicDatasetInfo(
         name="cvc_clinicdb",
