@@ -1,6 +1,6 @@
 # Copyright (c) monai-fusion contributors
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
-"""Every command of the README, the bundle model cards and docs/{sharing,monailabel,bundles}.md, run as written.
+"""Every command of the README, the bundle model cards and docs/{sharing,monailabel,bundles,ct}.md, run as written.
 
 The commands are read from the fenced blocks of the Markdown files (``tests/documented_commands.py``). Each one is
 in :data:`COMMANDS` (or, for the MONAI Label session transcripts of docs/monailabel.md, in :data:`FAMILIES`): either
@@ -73,7 +73,7 @@ def documents() -> list[Path]:
     return [
         REPO_ROOT / "README.md",
         *sorted(REPO_ROOT.glob("bundles/*/docs/README.md")),
-        *(REPO_ROOT / "docs" / name for name in ("sharing.md", "monailabel.md", "bundles.md")),
+        *(REPO_ROOT / "docs" / name for name in ("sharing.md", "monailabel.md", "bundles.md", "ct.md")),
     ]
 
 
@@ -88,6 +88,10 @@ _NET = "not run here: needs the internet"
 _DIST = (
     "not run here: multi-process (gloo) training; zoo_tests/test_<bundle>_dist.py and "
     "tests/bundles/test_classification_multi_gpu.py run it with torchrun"
+)
+_CT_BY_HAND = (
+    "not run here: full-size network on the real CT volumes; run verbatim from the repository root for docs/ct.md, "
+    "whose outputs are that run's"
 )
 _BUILD = "not run here: builds the wheel (about a minute); tests/release/test_build.py runs release.py dist"
 
@@ -163,6 +167,68 @@ COMMANDS: dict[str, str] = {
         "not run here: ../shared/data holds no dermoscopy + RCM pairs; tests/bundles/test_classification_rcm.py "
         "trains configs/train_rcm.json on synthetic RCM stacks"
     ),
+    "python -m monai.bundle run training --config_file configs/train_ct.json --datalist /data/ct_datalist.json": (
+        "not run here: the CT configs are run on the shared CT volumes by tests/bundles/test_mfsf2net_segmentation_ct"
+        ".py (train_ct.json from a datalist of NIfTI + DICOM) and verbatim in docs/ct.md"
+    ),
+    "python -m monai.bundle run --config_file configs/inference_ct.json --dataset_dir /path/to/ct_studies": (
+        "not run here: tests/bundles/test_mfsf2net_segmentation_ct.py runs inference_ct.json on a DICOM series and a "
+        "folder of studies; docs/ct.md runs it verbatim"
+    ),
+    # docs/ct.md (the CT walkthrough: run by hand, outputs shown there)
+    (
+        "python -m monai.bundle run training --config_file bundles/mfsf2net_segmentation/configs/tr"
+        'ain_ct.json --datalist docs/examples/ct_volumes.json --pixdim "[3.0,3.0]" --spatial_size "'
+        '[128,128]" --batch_size 8 --max_epochs 30 --val_interval 10 --warmup_epochs 2 --num_worker'
+        "s 0"
+    ): _CT_BY_HAND + " (about 14 min); tests/bundles/test_mfsf2net_segmentation_ct.py trains train_ct.json at 64 px",
+    (
+        "python -m monai.bundle run --config_file bundles/mfsf2net_segmentation/configs/inference_c"
+        "t.json --dataset_dir ../shared/data/ct_volumes/example_ct_dicom"
+    ): _CT_BY_HAND + "; tests/bundles/test_mfsf2net_segmentation_ct.py runs inference_ct.json on the same series",
+    (
+        "python -c \"import itk, nibabel, numpy as np; f = 'bundles/mfsf2net_segmentation/eval/ct/in"
+        "ference/example_ct_dicom_mask.nii.gz'; m = nibabel.load(f); s = itk.imread(itk.GDCMSeriesF"
+        "ileNames.New(Directory='../shared/data/ct_volumes/example_ct_dicom').GetInputFileNames());"
+        " k = itk.imread(f); print('nibabel mask:', m.shape, m.get_data_dtype(), np.unique(np.asany"
+        "array(m.dataobj)).tolist()); print(m.affine.round(4)); [print(name, tuple(i.GetLargestPoss"
+        "ibleRegion().GetSize()), tuple(i.GetSpacing()), tuple(i.GetOrigin()), itk.array_from_matri"
+        "x(i.GetDirection()).tolist()) for name, i in (('ITK series:', s), ('ITK mask: ', k))]\""
+    ): _CT_BY_HAND + " (reads the mask above); the CT tests compare the same geometry with nibabel and ITK",
+    (
+        "python scripts/ct_overlay.py --image ../shared/data/ct_volumes/example_ct_dicom --mask bun"
+        "dles/mfsf2net_segmentation/eval/ct/inference/example_ct_dicom_mask.nii.gz --label ../share"
+        "d/data/ct_volumes/example_seg_dicom.nii.gz --output /tmp/ct_overlay.png"
+    ): _CT_BY_HAND + "; tests/scripts/test_ct_overlay.py runs the script",
+    (
+        'python -c "import nibabel, numpy as np; nibabel.save(nibabel.Nifti1Image(np.full((64, 64, '
+        "8), 128, np.uint8), np.eye(4)), '/tmp/ct_display.nii.gz')\""
+    ): _CT_BY_HAND + " (makes the bad file of the next command); tests/data/test_ct_checks.py makes such files",
+    (
+        "python -m monai.bundle run --config_file bundles/mfsf2net_segmentation/configs/inference_c"
+        "t.json --dataset_dir /tmp/ct_display.nii.gz"
+    ): _CT_BY_HAND + "; tests/bundles/test_mfsf2net_segmentation_ct.py checks this refusal",
+    (
+        "python -c \"import os, glob; fs = sorted(glob.glob('../shared/data/ct_volumes/example_ct_di"
+        "com/CT.*')); os.makedirs('/tmp/ct_gap', exist_ok=True); [os.symlink(os.path.abspath(f), '/"
+        "tmp/ct_gap/' + os.path.basename(f)) for i, f in enumerate(fs) if i != 10]\""
+    ): _CT_BY_HAND + " (makes the series with a gap); tests/data/test_ct_checks.py makes such series",
+    (
+        "python -m monai.bundle run --config_file bundles/mfsf2net_segmentation/configs/inference_c"
+        "t.json --dataset_dir /tmp/ct_gap"
+    ): _CT_BY_HAND + "; tests/data/test_ct_checks.py checks the missing-slice refusal",
+    ("python -m monai.bundle run training --config_file bundles/mfsf2net_segmentation/configs/train_ct.json"): _NET
+    + " (the Decathlon archive, 1.5 GB); tests/data/test_msd_spleen.py fetches a file:// stand-in",
+    (
+        "python -m monai.bundle run training --config_file \"['bundles/cdfinet/configs/train.json','"
+        "bundles/cdfinet/configs/train_ct.json']\" --dataset_dir ../shared/data/covid_ct --max_train"
+        "_items 64 --max_val_items 32 --image_size 64 --max_epochs 1 --num_workers 0"
+    ): _CT_BY_HAND + "; tests/bundles/test_cdfinet_ct.py trains train_ct.json on COVID-CT PNGs",
+    (
+        "python -m monai.bundle run --config_file \"['bundles/cdfinet/configs/inference.json','bundl"
+        "es/cdfinet/configs/inference_ct.json']\" --dataset_dir ../shared/data/ct_volumes/example_ct"
+        "_dicom"
+    ): _CT_BY_HAND + "; tests/bundles/test_cdfinet_ct.py runs inference_ct.json on a PNG, a volume, a series",
     # docs/sharing.md
     "python scripts/release.py dist --outdir /tmp/monai-fusion-dist": _BUILD,
     "python scripts/release.py dist --outdir /tmp/monai-fusion-dist --ref v0.1.0": _BUILD + " (and no v0.1.0 tag yet)",
@@ -206,6 +272,8 @@ COMMANDS: dict[str, str] = {
     '--meta_file configs/metadata.json --config_file configs/inference.json --input_shape "[1, 3, 224, 224]" '
     "--use_trace True --converter_kwargs \"{'dynamo': False}\"": RUN,
     # docs/monailabel.md (its curl requests and server starts: FAMILIES)
+    "python apps/monailabel/serve.py --studies /path/to/studies --conf models mfsf2net_segmentation_ct": _LABEL
+    + " (tests/apps/test_monailabel_ct.py serves mfsf2net_segmentation_ct)",
     'pip install -e ".[label]"': _PIP,
     "python apps/monailabel/serve.py --studies DIR --host 0.0.0.0": (
         "not run here: tests/apps/test_monailabel_security.py checks that serve.py refuses 0.0.0.0 without a token"

@@ -25,6 +25,14 @@ from .catalogue import (
     monai_fusion_home,
 )
 from .cli import format_split_table, prepare_data_main
+from .ct import (
+    check_ct_datalist,
+    check_ct_image,
+    check_ct_label,
+    checked_ct_studies,
+    ct_geometry,
+    list_ct_studies,
+)
 from .datalist import (
     DATALIST_SECTIONS,
     build_split_datalist,
@@ -69,6 +77,12 @@ from .splits import GroupedStratifiedSplitter
 from .validate import DatalistProblem, DatalistValidationError, inspect_image_file, validate_datalist
 
 __all__ = [
+    "check_ct_datalist",
+    "check_ct_image",
+    "check_ct_label",
+    "checked_ct_studies",
+    "ct_geometry",
+    "list_ct_studies",
     "IMAGE_SUFFIXES",
     "list_image_files",
     "IMBALANCE_MODES",

@@ -269,6 +269,33 @@ DATASET_CATALOGUE: dict[str, PublicDatasetInfo] = {
         manual_steps="download kvasir-seg.zip from the Simula page and unzip it.",
         notes="Masks are JPEG (lossy, 3-channel): binarise them. Images have varied sizes.",
     ),
+    "msd_spleen": PublicDatasetInfo(
+        name="msd_spleen",
+        title="Medical Segmentation Decathlon Task09 Spleen: spleen segmentation in portal-venous CT (41 labelled "
+        "volumes)",
+        homepage="http://medicaldecathlon.com/",
+        licence="CC BY-SA 4.0",
+        citation=(
+            "Antonelli M, Reinke A, Bakas S, et al. The Medical Segmentation Decathlon. Nat Commun 13, 4128 (2022). "
+            "doi:10.1038/s41467-022-30695-9; and Simpson AL et al., arXiv:1902.09063 (2019)."
+        ),
+        layout="Task09_Spleen/imagesTr/spleen_*.nii.gz, Task09_Spleen/labelsTr/spleen_*.nii.gz (label 1 = spleen), "
+        "dataset.json",
+        builder="monai_fusion.data.segmentation.build_decathlon_ct_datalist",
+        required_files=("**/imagesTr", "**/labelsTr"),
+        resources=(
+            # the archive and md5 that MONAI's own monai.apps.DecathlonDataset downloads (monai 1.6.1)
+            PublicDatasetResource(
+                "https://msd-for-monai.s3-us-west-2.amazonaws.com/Task09_Spleen.tar",
+                "Task09_Spleen.tar",
+                hash_val="410d4a301da4e5b2f6f86ec3ddba524e",
+                hash_type="md5",
+            ),
+        ),
+        manual_steps="download Task09_Spleen.tar from the Decathlon page (Google Drive / AWS links) and untar it.",
+        notes="About 1.5 GB. Volumes are 512 x 512 in-plane with varying slice counts and thicknesses; the archive "
+        "holds macOS ._* files, which are skipped.",
+    ),
     "cvc_clinicdb": PublicDatasetInfo(
         name="cvc_clinicdb",
         title="CVC-ClinicDB: polyp segmentation (612 colonoscopy frames, 384x288, with masks)",

@@ -43,7 +43,7 @@ from monai_fusion.data._scan import (
 from monai_fusion.data.errors import DatasetNotFoundError
 from monai_fusion.data.validate import DatalistProblem, DatalistValidationError
 
-__all__ = ["build_cvc_clinicdb_datalist", "build_kvasir_seg_datalist"]
+__all__ = ["build_cvc_clinicdb_datalist", "build_decathlon_ct_datalist", "build_kvasir_seg_datalist"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +60,17 @@ def _find_pair_dirs(root: Path, image_names: Sequence[str], mask_names: Sequence
     return None
 
 
-def _pair_records(images_dir: Path, masks_dir: Path, groups: dict[str, str], what: str) -> list[dict[str, Any]]:
-    masks = index_by_stem(walk_files(masks_dir))
+def _pair_records(
+    images_dir: Path,
+    masks_dir: Path,
+    groups: dict[str, str],
+    what: str,
+    suffixes: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
+    found = walk_files if suffixes is None else lambda folder: walk_files(folder, suffixes)
+    masks = index_by_stem(found(masks_dir))
     problems, records = [], []
-    for image in walk_files(images_dir):
+    for image in found(images_dir):
         key = image.name.split(".")[0]
         mask = masks.get(key)
         if mask is None:
@@ -167,4 +174,53 @@ def build_cvc_clinicdb_datalist(
         path_keys=("image", "label"),
         channels={"image": [3], "label": [1, 3]},
         metadata=dataset_metadata("cvc_clinicdb", root),
+    )
+
+
+def build_decathlon_ct_datalist(
+    dataset_dir: str | os.PathLike,
+    *,
+    seed: int = 0,
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    folds: int | None = None,
+    output: str | os.PathLike | None = None,
+    catalogue_name: str = "msd_spleen",
+    class_names: Sequence[str] = ("background", "spleen"),
+) -> dict[str, Any]:
+    """A Medical Segmentation Decathlon CT task: ``imagesTr/*.nii.gz`` with ``labelsTr/*.nii.gz`` of the same names.
+
+    Only the labelled training cases are used (``imagesTs`` has no labels); the macOS ``._*`` files of the MSD
+    archives are skipped. One case per patient, so the split groups by case.
+
+    Args:
+        dataset_dir: folder with ``imagesTr/`` and ``labelsTr/`` (at any depth, e.g. ``Task09_Spleen/``).
+        seed: split seed.
+        fractions: training / validation / test fractions.
+        folds: ``None`` or k for group k-fold.
+        output: JSON file to write (optional).
+        catalogue_name: the catalogue entry whose licence and citation go into the datalist.
+        class_names: label values in order (0 = background).
+
+    Raises:
+        DatasetNotFoundError: no ``imagesTr/`` + ``labelsTr/`` pair below ``dataset_dir``.
+        DatalistValidationError: listing every image without a label map.
+    """
+    root = existing_dataset_dir(dataset_dir, "Medical Segmentation Decathlon task")
+    dirs = _find_pair_dirs(root, ["imagesTr"], ["labelsTr"])
+    if dirs is None:
+        raise DatasetNotFoundError(f"no folder under {root} holds both imagesTr/ and labelsTr/ (the Decathlon layout).")
+    records = _pair_records(*dirs, {}, "Decathlon task", suffixes=(".nii.gz", ".nii"))
+    return finish_datalist(
+        records,
+        tuple(class_names),
+        output,
+        name=root.name,
+        task="segmentation",
+        seed=seed,
+        fractions=fractions,
+        folds=folds,
+        group_key="case (one CT volume per patient)",
+        path_keys=("image", "label"),
+        channels={"image": [1], "label": [1]},
+        metadata=dataset_metadata(catalogue_name, root),
     )

@@ -22,15 +22,17 @@ from .channels.array import BinarizeMask, EnsureGrayscale, EnsureRGB
 from .channels.dictionary import BinarizeMaskd, EnsureGrayscaled, EnsureRGBd
 from .color.array import MacenkoNormalize, ShadesOfGray
 from .color.dictionary import MacenkoNormalized, ShadesOfGrayd
-from .ct.array import HU_WINDOW_PRESETS, HUWindow, MultiWindowStack
-from .ct.dictionary import HUWindowd, MultiWindowStackd
+from .ct.array import HU_WINDOW_PRESETS, HUWindow, MultiWindowStack, MultiWindowStackIfHU
+from .ct.dictionary import HUWindowd, MultiWindowStackd, MultiWindowStackIfHUd
 from .intensity.array import ToUnitRange
 from .intensity.dictionary import ToUnitRanged
 from .io import LoadMedicalImage, LoadMedicalImaged, check_dicom_decoder, standardize_pil_mode
+from .labels.array import SelectLabels
+from .labels.dictionary import SelectLabelsd
 from .rcm.array import StackRCMSlices
 from .rcm.dictionary import StackRCMSlicesd
-from .volume.array import AdjacentSlices, As2DImage, SelectSlice
-from .volume.dictionary import AdjacentSlicesd, As2DImaged, SelectSliced
+from .volume.array import AdjacentSliceChannels, AdjacentSlices, As2DImage, SelectSlice
+from .volume.dictionary import AdjacentSliceChannelsd, AdjacentSlicesd, As2DImaged, SelectSliced
 
 __all__ = [
     "HU_WINDOW_PRESETS",
@@ -38,10 +40,14 @@ __all__ = [
     "HUWindowd",
     "MultiWindowStack",
     "MultiWindowStackd",
+    "MultiWindowStackIfHU",
+    "MultiWindowStackIfHUd",
     "SelectSlice",
     "SelectSliced",
     "AdjacentSlices",
     "AdjacentSlicesd",
+    "AdjacentSliceChannels",
+    "AdjacentSliceChannelsd",
     "As2DImage",
     "As2DImaged",
     "StackRCMSlices",
@@ -58,6 +64,8 @@ __all__ = [
     "BinarizeMaskd",
     "ToUnitRange",
     "ToUnitRanged",
+    "SelectLabels",
+    "SelectLabelsd",
     "LoadMedicalImage",
     "LoadMedicalImaged",
     "check_dicom_decoder",

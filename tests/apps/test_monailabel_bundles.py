@@ -64,6 +64,10 @@ def test_search_order_and_implicit_selection(tmp_path: Path) -> None:
     # without --conf models: every bundle with weights; the repository's (weightless unless trained) are skipped
     implicit = resolve_bundles(app, {"bundle_path": str(extra)})
     trained = {n for n in ALL if (REPO_BUNDLES / n / "models" / "model.pt").is_file()}
+    # and the CT model of the segmentation bundle when a train_ct.json run left weights (classification CT: not served)
+    trained |= {
+        n + "_ct" for n in ["mfsf2net_segmentation"] if (REPO_BUNDLES / n / "models" / "ct" / "model.pt").is_file()
+    }
     assert set(implicit) == {"hifuse", "cdfinet"} | trained
 
 
@@ -72,3 +76,23 @@ def test_unknown_bundle_and_remote_zoo_are_refused(tmp_path: Path) -> None:
         resolve_bundles(tmp_path, {"models": "nosuch"})
     with pytest.raises(ValueError, match="zoo_source 'monaihosting'"):
         resolve_bundles(tmp_path, {"models": "cdfinet", "zoo_source": "monaihosting"})
+
+
+def test_ct_model_of_a_segmentation_bundle(tmp_path: Path) -> None:
+    """``<bundle>_ct`` serves ``inference_ct.json`` + ``models/ct/model.pt`` of a segmentation bundle only."""
+    for name in ("mfsf2net_segmentation", "cdfinet"):
+        shutil.copytree(REPO_BUNDLES / name, tmp_path / name, ignore=shutil.ignore_patterns("models", "eval"))
+    conf = {"models": "mfsf2net_segmentation_ct", "bundle_path": str(tmp_path)}
+    with pytest.raises(
+        MissingWeightsError, match=r"CT model 'mfsf2net_segmentation_ct' has no weights.*train_ct\.json"
+    ):
+        resolve_bundles(tmp_path / "app", conf)
+    (tmp_path / "mfsf2net_segmentation" / "models" / "ct").mkdir(parents=True)
+    (tmp_path / "mfsf2net_segmentation" / "models" / "ct" / "model.pt").write_bytes(b"")
+    entry = resolve_bundles(tmp_path / "app", conf)["mfsf2net_segmentation_ct"]
+    assert entry.ct and entry.task == "segmentation" and entry.path == (tmp_path / "mfsf2net_segmentation").resolve()
+    assert entry.weights == entry.path / "models" / "ct" / "model.pt"
+    (tmp_path / "cdfinet" / "models" / "ct").mkdir(parents=True)  # a CT classifier: not a MONAI Label model
+    (tmp_path / "cdfinet" / "models" / "ct" / "model.pt").write_bytes(b"")
+    with pytest.raises(ValueError, match="bundle 'cdfinet_ct' not found"):
+        resolve_bundles(tmp_path / "app", {"models": "cdfinet_ct", "bundle_path": str(tmp_path)})

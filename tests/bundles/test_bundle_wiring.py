@@ -118,7 +118,7 @@ def test_one_target_style(config: Path) -> None:
         elif target.startswith("monai."):
             wrong.append(f"{target} (use MONAI's short name)")
         elif target.startswith("monai_fusion.") and not re.fullmatch(
-            r"monai_fusion\.(handlers|transforms|networks\.nets|bundle_utils)\.\w+", target
+            r"monai_fusion\.(handlers|transforms|inferers|networks\.nets|bundle_utils)\.\w+", target
         ):
             wrong.append(f"{target} (use the public path)")
     assert not wrong, f"{config}: {wrong}"

@@ -138,9 +138,9 @@ def test_errors_exit_with_a_message(tmp_path, capsys):
 
 def test_list_and_info():
     code, text = _run(["list"])
-    assert code == 0 and len(text.splitlines()) == 10
+    assert code == 0 and len(text.splitlines()) == 11  # 10 + msd_spleen (the public CT segmentation set)
     lines = {line.split()[0]: line for line in text.splitlines()}
-    assert "manual" in lines["ham10000"] and "download" in lines["isic2019"]
+    assert "manual" in lines["ham10000"] and "download" in lines["isic2019"] and "download" in lines["msd_spleen"]
     code, text = _run(["info", "kvasir_seg"])
     assert code == 0 and "sha256 03b30e21" in text and "Jha D" in text
     code, text = _run(["info", "breakhis"])

@@ -36,6 +36,7 @@ from .bundles import CLASSIFICATION, SEGMENTATION, resolve_bundles
 from .datastore import FusionDatastore
 from .infers import (
     ClassificationBundleInferTask,
+    CTSegmentationBundleInferTask,
     SegmentationBundleInferTask,
     UntrainedInferTask,
 )
@@ -128,6 +129,8 @@ class FusionApp(MONAILabelApp):
         if not bundle.weights.is_file():
             return UntrainedInferTask(name, str(bundle.path), bundle.task)
         task_class = {CLASSIFICATION: ClassificationBundleInferTask, SEGMENTATION: SegmentationBundleInferTask}
+        if bundle.ct:
+            task_class = {SEGMENTATION: CTSegmentationBundleInferTask}
         task = task_class[bundle.task](str(bundle.path), self.conf)
         if not task.is_valid():
             raise RuntimeError(f"MONAI Label rejected bundle {name!r} at {bundle.path}; see the log above.")
@@ -150,6 +153,8 @@ class FusionApp(MONAILabelApp):
         trainers: dict[str, TrainTask] = {}
         task_class = {CLASSIFICATION: ClassificationBundleTrainTask, SEGMENTATION: SegmentationBundleTrainTask}
         for name, bundle in self.bundles.items():
+            if bundle.ct:  # CT models are trained with train_ct.json outside the server
+                continue
             task: FusionBundleTrainTask = task_class[bundle.task](str(bundle.path), self.conf)
             if task.is_valid():
                 task.progress_file = self.progress_file(name)

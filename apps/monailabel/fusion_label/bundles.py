@@ -15,6 +15,12 @@ The task type comes from the bundle's ``metadata.json``: ``outputs.pred.format =
 A bundle named in ``--conf models`` without ``models/model.pt`` is served *untrained* (``trained=False``) when
 training is on (no ``--conf skip_trainers true``) and it has ``configs/train.json``: the user labels images (masks
 for segmentation, class labels for classification) and trains it through the server.
+
+CT models: a segmentation bundle with ``configs/inference_ct.json`` and weights in ``models/ct/model.pt`` (what its
+``train_ct.json`` writes) is also served as ``<bundle>_ct`` (e.g. ``mfsf2net_segmentation_ct``): a 3-D segmentation
+model whose input is a CT volume and whose answer is a ``.nii.gz`` mask in the volume's geometry. It is served only
+with weights (no untrained CT model, no CT training through the server). The CT configs of the classification
+bundles (one prediction per volume) are not served.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ REPO_BUNDLES = Path(__file__).resolve().parents[3] / "bundles"
 REPO_APP = Path(__file__).resolve().parents[1]
 WEIGHTS = Path("models") / "model.pt"
 CLASSIFICATION, SEGMENTATION = "classification", "segmentation"
+#: model-name suffix of the CT variant of a bundle, its inference config and its weights (below the bundle folder)
+CT_SUFFIX, CT_CONFIG, CT_WEIGHTS = "_ct", "inference_ct.json", Path("models") / "ct" / "model.pt"
 
 
 class MissingWeightsError(FileNotFoundError):
@@ -48,11 +56,12 @@ class BundleEntry:
     path: Path
     task: str
     trained: bool = True
+    ct: bool = False
 
     @property
     def weights(self) -> Path:
-        """``<bundle>/models/model.pt``."""
-        return self.path / WEIGHTS
+        """``<bundle>/models/model.pt`` (``<bundle>/models/ct/model.pt`` for a CT model)."""
+        return self.path / (CT_WEIGHTS if self.ct else WEIGHTS)
 
 
 def bundle_search_dirs(app_dir: str | os.PathLike, conf: Mapping[str, str]) -> list[Path]:
@@ -66,6 +75,11 @@ def bundle_search_dirs(app_dir: str | os.PathLike, conf: Mapping[str, str]) -> l
 
 def _is_bundle(folder: Path) -> bool:
     return (folder / "configs" / "metadata.json").is_file() and (folder / "configs" / "inference.json").is_file()
+
+
+def _has_ct(folder: Path) -> bool:
+    """A segmentation bundle with a CT inference config (the CT classification configs are not served)."""
+    return (folder / "configs" / CT_CONFIG).is_file() and bundle_task_type(folder) == SEGMENTATION
 
 
 def bundle_task_type(path: str | os.PathLike) -> str:
@@ -138,7 +152,20 @@ def resolve_bundles(app_dir: str | os.PathLike, conf: Mapping[str, str]) -> dict
     explicit = requested != ["all"]
     names = requested if explicit else list(available)
     entries: dict[str, BundleEntry] = {}
+    if not explicit:  # CT variants with weights
+        names += [n + CT_SUFFIX for n in available if (available[n] / CT_WEIGHTS).is_file() and _has_ct(available[n])]
     for name in names:
+        base = name[: -len(CT_SUFFIX)] if name.endswith(CT_SUFFIX) else ""
+        if name not in available and base in available and _has_ct(available[base]):
+            path = available[base]
+            if not (path / CT_WEIGHTS).is_file():
+                raise MissingWeightsError(
+                    f"CT model {name!r} has no weights: {path / CT_WEIGHTS} does not exist. Fix: train it with "
+                    f"python -m monai.bundle run --config_file {path}/configs/train_ct.json --meta_file "
+                    f"{path}/configs/metadata.json (writes models/ct/model.pt), or copy trained weights there."
+                )
+            entries[name] = BundleEntry(name, path, SEGMENTATION, ct=True)
+            continue
         if name not in available:
             raise ValueError(
                 f"--conf models: bundle {name!r} not found in {[str(d) for d in dirs]} (a bundle folder holds "

@@ -25,16 +25,24 @@ usual deep-learning convention; DICOM's VOI LUT formula differs by half a grey l
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 from monai.config import NdarrayOrTensor
+from monai.data import MetaTensor
 from monai.data.meta_obj import get_track_meta
 from monai.transforms import ScaleIntensityRange, Transform
 from monai.utils import TransformBackends, convert_to_tensor
 
-__all__ = ["HU_WINDOW_PRESETS", "HUWindow", "MultiWindowStack"]
+from monai_fusion.transforms.channels.array import EnsureRGB
+from monai_fusion.transforms.intensity.array import ToUnitRange
+
+__all__ = ["HU_WINDOW_PRESETS", "HUWindow", "MultiWindowStack", "MultiWindowStackIfHU", "HU_FILE_SUFFIXES"]
+
+#: file endings read as Hounsfield units by :class:`MultiWindowStackIfHU` (a DICOM series is a folder, also HU).
+HU_FILE_SUFFIXES = (".nii", ".nii.gz", ".dcm", ".dicom")
 
 #: Named CT windows as (width, level) in Hounsfield units.
 HU_WINDOW_PRESETS: dict[str, tuple[float, float]] = {
@@ -141,3 +149,56 @@ class MultiWindowStack(Transform):
                 f"MultiWindowStack expects a single-channel HU image (1, *spatial), got shape {tuple(img_t.shape)}."
             )
         return torch.cat([w(img_t) for w in self.windows], dim=0)
+
+
+def _is_hu_source(img: torch.Tensor) -> bool:
+    """Whether a loaded image came from a DICOM or NIfTI source (HU), judged by its ``filename_or_obj``."""
+    name = img.meta.get("filename_or_obj") if isinstance(img, MetaTensor) else None
+    if not name:
+        return False
+    name = str(name)
+    if os.path.isdir(name):  # a DICOM series folder
+        return True
+    if name.lower().endswith(HU_FILE_SUFFIXES):
+        return True
+    try:
+        with open(name, "rb") as f:  # DICOM files often have no suffix
+            f.seek(128)
+            return f.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+class MultiWindowStackIfHU(Transform):
+    """CT input of mixed sources: HU windows for DICOM / NIfTI, the picture as it is for PNG / JPEG slices.
+
+    Rule (stated, by source file): an image whose ``filename_or_obj`` is a NIfTI or DICOM file (by suffix or by the
+    DICOM preamble) or a folder (a DICOM series) holds Hounsfield units, so it goes through
+    :class:`MultiWindowStack` (one channel per window, [0, 1]); anything else (PNG, JPEG ... as in COVID-CT, whose
+    slices were windowed for display) is kept as it is: gray repeated to 3 channels, an alpha channel dropped, 8-bit
+    values divided by 255 (16-bit by 65535), i.e. ``EnsureRGB`` then ``ToUnitRange``. With three windows both paths
+    give 3 channels in [0, 1], so one 2-D RGB network takes both. A plain tensor (no metadata) is treated as display
+    intensities.
+
+    Input ``(1, *spatial)`` (HU) or ``(C, *spatial)`` (display), output ``(3, *spatial)`` float32 in [0, 1] when
+    ``len(windows) == 3``.
+
+    Args:
+        windows: preset names or ``(width, level)`` pairs in HU, as in :class:`MultiWindowStack`.
+    """
+
+    backend = [TransformBackends.TORCH]
+
+    def __init__(self, windows: Sequence[str | tuple[float, float]] = ("lung", "mediastinum", "bone")) -> None:
+        self.stacker = MultiWindowStack(windows)
+        self.to_rgb, self.to_unit = EnsureRGB(), ToUnitRange()
+
+    def __call__(self, img: NdarrayOrTensor) -> torch.Tensor:
+        """
+        Args:
+            img: a channel-first image as loaded (``LoadImage(ensure_channel_first=True)``), with its metadata.
+        """
+        img_t = convert_to_tensor(img, track_meta=get_track_meta())
+        if _is_hu_source(img_t):
+            return self.stacker(img_t)
+        return self.to_unit(self.to_rgb(img_t))

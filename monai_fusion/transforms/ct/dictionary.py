@@ -20,9 +20,9 @@ from collections.abc import Hashable, Mapping, Sequence
 from monai.config import KeysCollection, NdarrayOrTensor
 from monai.transforms import MapTransform
 
-from monai_fusion.transforms.ct.array import HUWindow, MultiWindowStack
+from monai_fusion.transforms.ct.array import HUWindow, MultiWindowStack, MultiWindowStackIfHU
 
-__all__ = ["HUWindowd", "MultiWindowStackd"]
+__all__ = ["HUWindowd", "MultiWindowStackd", "MultiWindowStackIfHUd"]
 
 
 class HUWindowd(MapTransform):
@@ -80,4 +80,31 @@ class MultiWindowStackd(MapTransform):
         d = dict(data)
         for key in self.key_iterator(d):
             d[key] = self.stacker(d[key])
+        return d
+
+
+class MultiWindowStackIfHUd(MapTransform):
+    """Dictionary version of :class:`MultiWindowStackIfHU`: HU windows for DICOM / NIfTI, PNG / JPEG as they are.
+
+    Args:
+        keys: keys of the loaded images (with their metadata, ``image_only=True`` MetaTensors).
+        windows: each a preset name or a ``(width, level)`` pair in HU.
+        allow_missing_keys: don't raise an exception if a key is missing.
+    """
+
+    backend = MultiWindowStackIfHU.backend
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        windows: Sequence[str | tuple[float, float]] = ("lung", "mediastinum", "bone"),
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.converter = MultiWindowStackIfHU(windows=windows)
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.converter(d[key])
         return d

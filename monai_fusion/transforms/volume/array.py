@@ -35,7 +35,7 @@ from monai.data.meta_obj import get_track_meta
 from monai.transforms import Transform
 from monai.utils import TransformBackends, convert_to_tensor
 
-__all__ = ["SelectSlice", "AdjacentSlices", "As2DImage"]
+__all__ = ["SelectSlice", "AdjacentSlices", "AdjacentSliceChannels", "As2DImage"]
 
 logger = logging.getLogger(__name__)
 
@@ -183,6 +183,56 @@ class AdjacentSlices(_SliceIndexer):
         stack = img_t.index_select(ax + 1, picks).movedim(ax + 1, 1)
         out = stack.reshape(img_t.shape[0] * self.num_slices, *stack.shape[2:])
         return _plane_meta(out, img_t, ax, k)
+
+
+class AdjacentSliceChannels(Transform):
+    """2.5-D input for *every* slice of a volume at once: each voxel gets its neighbours along ``axis`` as channels.
+
+    The volume keeps its spatial shape; channel ``c * num_slices + j`` at slice ``z`` holds input channel ``c`` at
+    slice ``z + j - num_slices // 2`` (clamped to the volume, so the edge slice is repeated near the borders). Slice
+    ``z`` of the output is therefore exactly ``AdjacentSlices(num_slices, axis, index=z)`` of the input, which is
+    what a 2.5-D network trained on :class:`AdjacentSlices` stacks expects. Put it before MONAI's ``SliceInferer``
+    (which cuts 2-D slices out of a volume and cannot see their neighbours) and before a slice sampler such as
+    ``RandCropByPosNegLabeld(spatial_size=(h, w, 1))``: training and inference then build their stacks the same way.
+
+    Memory: the output is ``num_slices`` times the input. The affine and the other metadata are kept (no spatial
+    change), so ``Invertd`` and ``SaveImaged`` see the volume's geometry. Not invertible, and needs no inverse: it
+    changes channels only.
+
+    Input ``(C, H, W, D)``, output ``(C * num_slices, H, W, D)``.
+
+    Args:
+        num_slices: odd number of slices stacked (the slice itself plus ``num_slices // 2`` on each side).
+        axis: spatial axis along which the neighbours are taken (2 = D, the axial axis of a RAS volume).
+
+    Example::
+
+        AdjacentSliceChannels(3)(ct)  # (1, 512, 512, 20) -> (3, 512, 512, 20): slices z-1, z, z+1 as channels
+    """
+
+    backend = [TransformBackends.TORCH]
+
+    def __init__(self, num_slices: int = 3, axis: int = 2) -> None:
+        if num_slices < 1 or num_slices % 2 == 0:
+            raise ValueError(f"AdjacentSliceChannels: num_slices must be a positive odd number, got {num_slices}.")
+        self.num_slices = num_slices
+        self.axis = axis
+
+    def __call__(self, img: NdarrayOrTensor) -> torch.Tensor:
+        """
+        Args:
+            img: channel-first volume ``(C, *spatial)``.
+        """
+        img_t = convert_to_tensor(img, track_meta=get_track_meta())
+        ax = _spatial_axis(self.axis, img_t, "AdjacentSliceChannels") + 1
+        size = img_t.shape[ax]
+        positions = torch.arange(size, device=img_t.device)
+        half = self.num_slices // 2
+        shifted = [
+            img_t.index_select(ax, (positions + j - half).clamp(0, size - 1)) for j in range(self.num_slices)
+        ]  # each (C, *spatial)
+        out = torch.stack(shifted, dim=1)  # (C, num_slices, *spatial)
+        return out.reshape(img_t.shape[0] * self.num_slices, *img_t.shape[1:])
 
 
 class As2DImage(Transform):

@@ -22,9 +22,9 @@ from collections.abc import Hashable, Mapping, Sequence
 from monai.config import KeysCollection, NdarrayOrTensor
 from monai.transforms import MapTransform
 
-from monai_fusion.transforms.volume.array import AdjacentSlices, As2DImage, SelectSlice
+from monai_fusion.transforms.volume.array import AdjacentSliceChannels, AdjacentSlices, As2DImage, SelectSlice
 
-__all__ = ["SelectSliced", "AdjacentSlicesd", "As2DImaged"]
+__all__ = ["SelectSliced", "AdjacentSlicesd", "AdjacentSliceChannelsd", "As2DImaged"]
 
 
 def _check_index_or_mask(owner: str, index: int | None, mask_key: str | None) -> None:
@@ -115,6 +115,35 @@ class AdjacentSlicesd(MapTransform):
         mask = None if self.mask_key is None else d[self.mask_key]
         for key in self.key_iterator(d):
             d[key] = self.stacker(d[key], mask=mask)
+        return d
+
+
+class AdjacentSliceChannelsd(MapTransform):
+    """Dictionary version of :class:`AdjacentSliceChannels`.
+
+    Args:
+        keys: keys of the volumes whose neighbouring slices become channels (the image, never the label map).
+        num_slices: odd number of slices stacked.
+        axis: spatial axis along which the neighbours are taken.
+        allow_missing_keys: don't raise an exception if a key is missing.
+
+    Example::
+
+        {"_target_": "monai_fusion.transforms.AdjacentSliceChannelsd", "keys": "image", "num_slices": 3}
+    """
+
+    backend = AdjacentSliceChannels.backend
+
+    def __init__(
+        self, keys: KeysCollection, num_slices: int = 3, axis: int = 2, allow_missing_keys: bool = False
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.stacker = AdjacentSliceChannels(num_slices=num_slices, axis=axis)
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.stacker(d[key])
         return d
 
 
