@@ -179,3 +179,9 @@ def test_every_bundle_config_sets_num_threads() -> None:
         for name in ("train.json", "inference.json"):
             config = ConfigParser.load_config_file(configs / name)
             assert config["num_threads"] == "$bundle_utils.physical_cpu_count()", (configs, name)
+        # extra configs with their own workflow (not layered on train.json / inference.json): the CT segmentation ones
+        for extra in sorted(configs.glob("*_ct.json")):
+            config = ConfigParser.load_config_file(extra)
+            if "initialize" in config:
+                assert "$torch.set_num_threads(int(@num_threads))" in config["initialize"], extra
+                assert config["num_threads"] == "$bundle_utils.physical_cpu_count()", extra
