@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.output)
+    fig.savefig(args.output, bbox_inches="tight", pad_inches=0.1)  # nothing clipped, titles included
     plt.close(fig)
     print(f"wrote {args.output}")
     return 0
