@@ -245,7 +245,7 @@ def network_def(model: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------------ datalists
-def prepare_datalist(task: Task, data_root: Path, out_dir: Path, split_seed: int) -> tuple[Path, dict[str, Any]]:
+def build_task_datalist(task: Task, data_root: Path, out_dir: Path, split_seed: int) -> tuple[Path, dict[str, Any]]:
     """Build (once) and check the task's datalist with the project's builder; return its path and content.
 
     The JSON goes to ``<out_dir>/datalists/<task>_split<seed>.json``; an existing one is reused.
@@ -671,7 +671,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
         models = [m for m in candidates if args.models is None or m in args.models]
         if not models:
             continue
-        path, datalist = prepare_datalist(task, data_root, out_dir, args.split_seed)
+        path, datalist = build_task_datalist(task, data_root, out_dir, args.split_seed)
         datalist["path"] = path
         settings = settings_of(args, task)
         settings["keep_checkpoints"] = args.keep_checkpoints
