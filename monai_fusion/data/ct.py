@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from monai_fusion.data.errors import DatasetNotFoundError
+from monai_fusion.data.inputs import _is_dicom as _is_dicom_file
 from monai_fusion.data.validate import DatalistProblem, DatalistValidationError, ImageFileError
 
 __all__ = [
@@ -60,15 +61,6 @@ _NOT_HU_FIX = (
     "ITKReader / PydicomReader, apply RescaleSlope and RescaleIntercept), or point the run at the DICOM folder itself; "
     "if the values are already windowed on purpose, set hu_check to false (and drop the HU window)"
 )
-
-
-def _is_dicom_file(path: Path) -> bool:
-    try:
-        with open(path, "rb") as f:
-            f.seek(128)
-            return f.read(4) == b"DICM"
-    except OSError:
-        return False
 
 
 def _dicom_headers(folder: Path) -> list[Any]:
