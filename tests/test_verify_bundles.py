@@ -55,7 +55,9 @@ def test_every_bundle_passes_the_zoo_checks() -> None:
 
 def test_broken_bundle_copies_fail_with_the_reason(tmp_path: Path) -> None:
     for name in ("bad_version", "bad_json", "bad_pins"):
-        shutil.copytree(REPO_ROOT / "bundles" / "cdfinet", tmp_path / name, ignore=shutil.ignore_patterns("models", "eval", "runs"))
+        shutil.copytree(
+            REPO_ROOT / "bundles" / "cdfinet", tmp_path / name, ignore=shutil.ignore_patterns("models", "eval", "runs")
+        )
     meta_path = "configs/metadata.json"
     meta = json.loads((tmp_path / "bad_version" / meta_path).read_text())
     meta["version"] = "0.2.0"  # no changelog entry
