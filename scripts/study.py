@@ -63,6 +63,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 BUNDLES = REPO_ROOT / "bundles"
 SEGMENTATION_BUNDLE = "mfsf2net_segmentation"
 CLASSIFICATION_BUNDLES = ("cdfinet", "hifuse", "medmamba", "mfsf2net")
+INSTALL_ROOT = BUNDLES  # where --install-weights finds bundles/<bundle>/models (a parameter for tests)
+# the bundle whose models/ --install-weights fills with a run of each fusion network (baselines have no bundle)
+MODEL_BUNDLES = {
+    "cdfinet": "cdfinet",
+    "hifuse": "hifuse",
+    "medmamba": "medmamba",
+    "mfsf2net": "mfsf2net",
+    "mfsf2net_seg": SEGMENTATION_BUNDLE,
+}
 
 
 @dataclass(frozen=True)
@@ -429,8 +438,15 @@ def run_one(
     record = run_dir / "models" / "training_record.json"  # what was built (network_def, sizes): kept, it is small
     if record.is_file():
         shutil.copyfile(record, run_dir / record.name)
-    if not settings.get("keep_checkpoints"):  # checkpoints are large (up to 1.4 GB) and not needed once evaluated
-        shutil.rmtree(run_dir / "models", ignore_errors=True)
+    if not settings.get("keep_checkpoints"):
+        # the resumable checkpoints (weights + optimiser state, up to 1.4 GB) are not needed once evaluated; the
+        # selected weights (models/model.pt) and their training record stay, for --install-weights
+        for path in (run_dir / "models").glob("*"):
+            if path.name not in ("model.pt", "training_record.json"):
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink()
     return row
 
 
@@ -641,14 +657,90 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=REPO_ROOT.parent / "study_results",
         help="the study folder, outside the repository (default: study_results beside it)",
     )
-    parser.add_argument("--keep-checkpoints", action="store_true", help="keep each run's models/ folder")
+    parser.add_argument(
+        "--keep-checkpoints",
+        action="store_true",
+        help="keep each run's whole models/ folder (default: only model.pt and training_record.json)",
+    )
+    parser.add_argument(
+        "--install-weights",
+        action="store_true",
+        help="then copy each selected run's model.pt and training_record.json into bundles/<bundle>/models/ (one "
+        "run per bundle; a run whose weights were not kept is trained again; files already there are renamed)",
+    )
     parser.add_argument("--plan", action="store_true", help="print the runs and a rough cost, run nothing")
+    parser.add_argument(
+        "--report", action="store_true", help="rewrite results.md from runs.csv (and curves/), run nothing"
+    )
     args = parser.parse_args(argv)
     args.max_train_items = args.max_train_items or None
     args.max_val_items = args.max_val_items or None
     if args.image_size % 32:
         parser.error("--image-size must be divisible by 32 (the networks downsample by 32).")
+    if args.install_weights:
+        models = args.models or list(MODELS)
+        baselines = [m for m in models if m not in MODEL_BUNDLES]
+        if args.models is None or baselines:
+            parser.error(
+                "--install-weights fills bundles/<bundle>/models/, so name the fusion networks with --models "
+                f"({' '.join(MODEL_BUNDLES)}); the baselines {baselines or list(MODELS)} have no bundle."
+            )
     return args
+
+
+def install_weights(
+    run_dir: Path, row: dict[str, Any], command: str, bundles_dir: Path | None = None
+) -> tuple[Path, list[Path]]:
+    """Copy a finished run's ``model.pt`` and ``training_record.json`` into its bundle's ``models/``.
+
+    The record gains a ``study_run`` entry (run, settings, test metrics, the command), so the bundle's inference
+    reads the class names, image size and normalisation the weights were trained with, and a reader of the record
+    sees where they came from. Files already in ``models/`` are renamed ``<name>.replaced-<UTC time><suffix>``,
+    never overwritten.
+
+    Returns:
+        the destination folder and the renamed files.
+    """
+    source = run_dir / "models"
+    weights = source / "model.pt"
+    if not weights.is_file():
+        raise SystemExit(f"{weights} is missing: run the study command again with --install-weights to retrain it.")
+    dest = (bundles_dir or INSTALL_ROOT) / MODEL_BUNDLES[row["model"]] / "models"
+    dest.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    renamed = []
+    for name in ("model.pt", "training_record.json"):
+        target = dest / name
+        if target.exists():
+            backup = target.with_name(f"{target.stem}.replaced-{stamp}{target.suffix}")
+            os.replace(target, backup)
+            renamed.append(backup)
+    shutil.copyfile(weights, dest / "model.pt")
+    record_path = source / "training_record.json"
+    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    metrics = CLASSIFICATION_METRICS if TASKS[row["task"]].kind == "classification" else SEGMENTATION_METRICS
+    record["study_run"] = {
+        "run": run_name(row["task"], row["model"], int(row["seed"])),
+        "command": command,
+        **{k: row.get(k) for k in ("task", "model", "seed", "settings_id", *SETTING_KEYS)},
+        **{k: row.get(k) for k in ("epochs_run", "best_epoch", "best_val", "finished")},
+        **{f"test_{m}": _float(row.get(f"test_{m}")) for m in metrics},
+    }
+    (dest / "training_record.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    return dest, renamed
+
+
+def report_rows(rows: Sequence[dict[str, Any]], current: set[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The finished rows results.md covers: per task in ``current`` those of its ``(task, settings_id)``, per other
+    task those with the settings of its most recently finished run (runs.csv may hold older settings too)."""
+    ok = [r for r in rows if r.get("status") == "ok"]
+    keys = set(current)
+    planned = {task for task, _ in current}
+    for task in TASKS:
+        task_rows = [r for r in ok if r["task"] == task]
+        if task not in planned and task_rows:
+            keys.add((task, max(task_rows, key=lambda r: str(r.get("finished", "")))["settings_id"]))
+    return [r for r in ok if (r["task"], r["settings_id"]) in keys]
 
 
 def main(argv: Sequence[str] | None = None) -> Path:
@@ -678,9 +770,19 @@ def main(argv: Sequence[str] | None = None) -> Path:
         for model in models:
             for seed in args.seeds:
                 finished = (name, model, str(seed), settings_id(settings)) in done
+                weights = out_dir / "runs" / run_name(name, model, seed) / "models" / "model.pt"
+                if finished and args.install_weights and not args.report and not weights.is_file():
+                    print(f"{run_name(name, model, seed)}: finished, but its weights were not kept: it runs again")
+                    finished = False
                 plan.append((task, model, seed, settings, datalist, finished))
     if not plan:
         raise SystemExit("no run selected: --models names no model of the chosen --tasks.")
+    targets = [MODEL_BUNDLES.get(p[1]) for p in plan]
+    if args.install_weights and len(set(targets)) < len(targets):
+        raise SystemExit(
+            "--install-weights copies ONE run into each bundle's models/, and this command selects several runs of "
+            "one network: give one task and one seed, e.g. --tasks ham10000 --models hifuse --seeds 0."
+        )
 
     todo = [p for p in plan if not p[5]]
     total = 0.0
@@ -701,8 +803,13 @@ def main(argv: Sequence[str] | None = None) -> Path:
     )
     if args.plan:
         return out_dir
-
+    current = {(p[0].name, settings_id(p[3])) for p in plan}  # the report: this command's settings, other tasks'
     env = environment(args, command)
+    if args.report:
+        write_markdown(md_path, report_rows(rows, current), env, out_dir)
+        print(f"wrote {md_path}")
+        return out_dir
+
     lock = threading.Lock()
     kept = [r for r in rows if (r["task"], r["model"], str(r["seed"]), r["settings_id"]) in done]
     counter = {"n": 0}
@@ -729,9 +836,22 @@ def main(argv: Sequence[str] | None = None) -> Path:
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         list(pool.map(_one, todo))
     write_rows(csv_path, kept)
-    current = {(p[0].name, settings_id(p[3])) for p in plan}  # the report covers this command's settings only
-    write_markdown(md_path, [r for r in read_rows(csv_path) if (r["task"], r["settings_id"]) in current], env, out_dir)
+    write_markdown(md_path, report_rows(read_rows(csv_path), current), env, out_dir)
     print(f"wrote {csv_path} and {md_path}")
+    if args.install_weights:
+        by_run = {(r["task"], r["model"], str(r["seed"])): r for r in kept if r.get("status") == "ok"}
+        for task, model, seed, _, _, _ in plan:
+            row = by_run.get((task.name, model, str(seed)))
+            if row is None:
+                raise SystemExit(f"{run_name(task.name, model, seed)} failed (runs.csv, error): no weights installed.")
+            dest, renamed = install_weights(out_dir / "runs" / run_name(task.name, model, seed), row, command)
+            for path in renamed:
+                print(f"the earlier file is kept as {path}")
+            metric = "balanced_accuracy" if task.kind == "classification" else "mean_dice"
+            print(
+                f"installed {run_name(task.name, model, seed)} (test {metric} {_float(row.get(f'test_{metric}')):.3f})"
+                f" into {dest}: model.pt and training_record.json"
+            )
     return out_dir
 
 

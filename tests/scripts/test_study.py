@@ -92,7 +92,11 @@ def test_study_runs_the_bundles_writes_results_and_skips_finished_runs(tmp_path,
         record = json.loads((out / "runs" / name / "training_record.json").read_text())
         swapped = overrides["network_def"]["_target_"].rsplit(".", 1)[-1]
         assert record["network_def"]["_target_"].endswith(swapped)  # the swapped network is what trained
-        assert not (out / "runs" / name / "models").exists()  # checkpoints removed once evaluated
+        # the resumable checkpoints are removed once evaluated; the selected weights stay for --install-weights
+        assert sorted(p.name for p in (out / "runs" / name / "models").iterdir()) == [
+            "model.pt",
+            "training_record.json",
+        ]
     covid, kvasir = rows
     assert covid["host_bundle"] == "hifuse" and 0.0 <= float(covid["test_balanced_accuracy"]) <= 1.0
     assert kvasir["host_bundle"] == "mfsf2net_segmentation" and 0.0 <= float(kvasir["test_mean_dice"]) <= 1.0
