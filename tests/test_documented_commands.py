@@ -125,6 +125,20 @@ COMMANDS: dict[str, str] = {
         "not run here: builds the four datalists in study_results/ beside the repository; "
         "tests/scripts/test_study.py runs --plan and the study itself at tiny size"
     ),
+    # the bundle cards' Performance blocks (scripts/study_cards.py): the command behind each card's models/model.pt
+    **{
+        f"python scripts/study.py --tasks {task} --models {model} --seeds 0 --install-weights": (
+            "not run here: trains the card's network for 6 to 60 CPU-minutes; tests/scripts/test_study_weights.py "
+            "runs --install-weights around a stand-in training, tests/scripts/test_study.py the study at tiny size"
+        )
+        for task, model in (
+            ("ham10000", "cdfinet"),
+            ("ham10000", "hifuse"),
+            ("ham10000", "medmamba"),
+            ("ham10000", "mfsf2net"),
+            ("kvasir_seg", "mfsf2net_seg"),
+        )
+    },
     "python apps/monailabel/serve.py --studies /path/to/studies --conf models mfsf2net,mfsf2net_segmentation": _LABEL,
     "python scripts/verify_bundles.py --fast": (
         "not run here: about a minute; tests/test_verify_bundles.py runs verify_bundles.py --fast"
