@@ -549,6 +549,46 @@ def environment(args: argparse.Namespace, command: str) -> dict[str, str]:
     }
 
 
+def plot_task(
+    task: Task, curves: dict[str, list[tuple[dict[str, Any], list[dict[str, float]]]]], path: Path, ylabel: str
+) -> bool:
+    """One figure per task: the validation key metric of every run against the epoch and against training CPU
+    minutes (validation included), so both comparisons of ``results.md`` can be seen at once. Returns False when
+    there is nothing to draw."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    key = VAL_KEY[task.kind]
+    drawn = False
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for index, (model, runs) in enumerate(curves.items()):
+        colour = plt.get_cmap("tab10")(index % 10)
+        for n, (_row, points) in enumerate(runs):
+            points = [p for p in points if math.isfinite(p.get(key, math.nan))]
+            if not points:
+                continue
+            label = MODELS[model][0].split(" (")[0] if n == 0 else None
+            values = [p[key] for p in points]
+            axes[0].plot([p["epoch"] for p in points], values, "o-", color=colour, label=label, ms=3)
+            axes[1].plot([p["cpu_s"] / 60 for p in points], values, "o-", color=colour, ms=3)
+            drawn = True
+    if not drawn:
+        plt.close(fig)
+        return False
+    axes[0].set(xlabel="epoch", ylabel=ylabel, title=f"{task.title}: equal epochs")
+    axes[1].set(xlabel="training CPU-minutes (validation included)", title="equal CPU time")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def write_markdown(path: Path, rows: Sequence[dict[str, Any]], env: dict[str, str], out_dir: Path) -> None:
     """``results.md``: environment, then per task the test metrics, equal-epoch and equal-CPU tables."""
     lines = ["# Accuracy study of the bundles", ""]
@@ -598,6 +638,8 @@ def write_markdown(path: Path, rows: Sequence[dict[str, Any]], env: dict[str, st
         epoch = min(finished) if finished else 0
         final_cpu = [cv[-1]["cpu_s"] for runs in curves.values() for _, cv in runs if cv]
         budget = min(final_cpu) if final_cpu else math.nan
+        if plot_task(task, curves, out_dir / "curves" / f"{task.name}_comparison.png", key_title.replace("_", " ")):
+            lines += ["", f"![{task.title}: validation curves](curves/{task.name}_comparison.png)"]
         lines += ["", f"At equal epochs (epoch {epoch}, the last one every run reached) and at equal CPU time "]
         lines[-1] += (
             f"({budget:.0f} CPU-s of training, the shortest run; best {key_title} among the epochs that ended "

@@ -233,6 +233,7 @@ def card_block(card: Card, rows: Sequence[dict[str, Any]], header: dict[str, str
             )
         lines.append("")
         plots.append(f"[{task}]({results_rel}/curves/{study.run_name(task, card.model, 0)}.png)")
+        lines += [f"![{study.TASKS[task].title}: validation curves]({results_rel}/curves/{task}_comparison.png)", ""]
     if any(r["task"] == "kvasir_seg" for r in mine):
         lines += [
             "HD95 counts an image whose prediction is empty while its label is not as the image diagonal "

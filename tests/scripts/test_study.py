@@ -105,6 +105,9 @@ def test_study_runs_the_bundles_writes_results_and_skips_finished_runs(tmp_path,
     for text in ("not the papers' setting", "## COVID-CT", "## Kvasir-SEG", "At equal epochs", "32 x 32 px"):
         assert text in markdown, text
     assert "| DenseNet121 (MONAI, baseline) |" in markdown and "| UNet (MONAI, baseline) |" in markdown
+    for task in ("covid_ct", "kvasir_seg"):  # one figure per task: every run against epochs and CPU time
+        assert f"(curves/{task}_comparison.png)" in markdown
+        assert (out / "curves" / f"{task}_comparison.png").stat().st_size > 1000
 
     # the same command again: nothing is rerun, the rows stay as they were
     log = out / "runs" / study.run_name("covid_ct", "densenet121", 0) / "train.log"
