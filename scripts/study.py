@@ -761,12 +761,24 @@ def install_weights(
     record_path = source / "training_record.json"
     record = json.loads(record_path.read_text()) if record_path.is_file() else {}
     metrics = CLASSIFICATION_METRICS if TASKS[row["task"]].kind == "classification" else SEGMENTATION_METRICS
+
+    def _value(value: Any) -> Any:  # runs.csv gives strings: numbers back as numbers, "" as None
+        if value in (None, ""):
+            return None
+        for kind in (int, float):
+            try:
+                return kind(value)
+            except (TypeError, ValueError):
+                continue
+        return value
+
+    keys = ("task", "model", "seed", "settings_id", *SETTING_KEYS, "epochs_run", "best_epoch", "best_val")
     record["study_run"] = {
         "run": run_name(row["task"], row["model"], int(row["seed"])),
         "command": command,
-        **{k: row.get(k) for k in ("task", "model", "seed", "settings_id", *SETTING_KEYS)},
-        **{k: row.get(k) for k in ("epochs_run", "best_epoch", "best_val", "finished")},
-        **{f"test_{m}": _float(row.get(f"test_{m}")) for m in metrics},
+        **{k: _value(row.get(k)) for k in keys},
+        "finished": row.get("finished"),
+        **{f"test_{m}": _value(row.get(f"test_{m}")) for m in metrics},
     }
     (dest / "training_record.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
     return dest, renamed

@@ -265,6 +265,19 @@ def card_block(card: Card, rows: Sequence[dict[str, Any]], header: dict[str, str
             f"python scripts/study.py --tasks {row['task']} --models {card.model} --seeds 0 --install-weights",
             "```",
             "",
+            "With those weights in `models/`, this bundle's own evaluation on the study's test split gives the "
+            "numbers above again (the record carries the image size, normalisation and class names; the split is "
+            "the datalist the study wrote):",
+            "",
+            "```",
+            "python -m monai.bundle run evaluating --config_file \"['bundles/"
+            + card.bundle
+            + "/configs/train.json','bundles/"
+            + card.bundle
+            + "/configs/evaluate.json']\" --datalist ../study_results/datalists/"
+            + f"{row['task']}_split{row['split_seed']}.json",
+            "```",
+            "",
             "The run folder's `commands.sh` holds the two plain `python -m monai.bundle run` commands it ran.",
         ]
     return "\n".join(lines)

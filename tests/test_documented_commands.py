@@ -139,6 +139,20 @@ COMMANDS: dict[str, str] = {
             ("kvasir_seg", "mfsf2net_seg"),
         )
     },
+    **{
+        f"python -m monai.bundle run evaluating --config_file \"['bundles/{bundle}/configs/train.json',"
+        f"'bundles/{bundle}/configs/evaluate.json']\" --datalist ../study_results/datalists/{task}_split0.json": (
+            "not run here: needs the card's trained weights in models/ (the --install-weights command above) and the "
+            "study's datalist; run by hand after installing them (issue 16's closing note)"
+        )
+        for bundle, task in (
+            ("cdfinet", "ham10000"),
+            ("hifuse", "ham10000"),
+            ("medmamba", "ham10000"),
+            ("mfsf2net", "ham10000"),
+            ("mfsf2net_segmentation", "kvasir_seg"),
+        )
+    },
     "python apps/monailabel/serve.py --studies /path/to/studies --conf models mfsf2net,mfsf2net_segmentation": _LABEL,
     "python scripts/verify_bundles.py --fast": (
         "not run here: about a minute; tests/test_verify_bundles.py runs verify_bundles.py --fast"
