@@ -26,14 +26,19 @@ writes an overrides file (last in ``--config_file``) per run:
 Outputs in ``--output-dir``: ``runs.csv`` (one row per finished run, rewritten atomically after each run; rerunning
 the same command skips the runs already there with the same settings), ``curves/<task>_<model>_seed<k>.png`` and
 ``.csv`` (the bundle's ``TrainingCurvesPlotter`` outputs: per-epoch loss, validation metrics, CPU and wall seconds),
-``runs/<task>_<model>_seed<k>/`` (overrides, logs, checkpoints, evaluation) and ``results.md`` (mean ± sd over seeds
-of the test metrics, then the validation key metric at equal epochs and at equal CPU time).
+``curves/<task>_comparison.png`` (every run of a task against epochs and CPU time), ``runs/<task>_<model>_seed<k>/``
+(overrides, logs, the selected weights ``models/model.pt``, evaluation) and ``results.md`` (mean ± sd over seeds of
+the test metrics, then the validation key metric at equal epochs and at equal CPU time). ``--install-weights`` then
+copies a fusion network's run into its bundle's ``models/``, where the bundle's inference, evaluation and
+``scripts/release.py bundle`` find it; ``scripts/study_cards.py`` writes the published results into the cards.
 
 Usage::
 
     python scripts/study.py --plan                      # the runs and a rough cost, nothing is run
     python scripts/study.py                             # the study (docs/study.md), resumable run by run
     python scripts/study.py --tasks covid_ct --models densenet121 cdfinet --seeds 0 --max-epochs 2 --image-size 64
+    python scripts/study.py --tasks ham10000 --models hifuse --seeds 0 --install-weights   # the card's model.pt
+    python scripts/study.py --seeds 0 --report          # rewrite results.md from runs.csv, run nothing
 """
 
 from __future__ import annotations
@@ -897,7 +902,11 @@ def main(argv: Sequence[str] | None = None) -> Path:
         for task, model, seed, _, _, _ in plan:
             row = by_run.get((task.name, model, str(seed)))
             if row is None:
-                raise SystemExit(f"{run_name(task.name, model, seed)} failed (runs.csv, error): no weights installed.")
+                name = run_name(task.name, model, seed)
+                raise SystemExit(
+                    f"{name} failed, so no weights were installed. Its error is in the `error` column of {csv_path} "
+                    f"and in {out_dir / 'runs' / name / 'train.log'}; fix it and run this command again."
+                )
             dest, renamed = install_weights(out_dir / "runs" / run_name(task.name, model, seed), row, command)
             for path in renamed:
                 print(f"the earlier file is kept as {path}")
