@@ -283,11 +283,42 @@ def card_block(card: Card, rows: Sequence[dict[str, Any]], header: dict[str, str
     return "\n".join(lines)
 
 
-def render(card: Card, readme: str, block: str) -> str:
-    """``readme`` with its study block replaced (the markers must be in the Performance section)."""
+def summary_block(rows: Sequence[dict[str, Any]], header: dict[str, str], results_rel: str) -> str:
+    """The repository README's block: per task, every network's seed-0 test numbers and how its run ended."""
+    lines = [
+        f"Published study ({header.get('date', '')}; {header.get('hardware', '')}; {header.get('software', '')}): "
+        "seed 0, from scratch, test splits, the rest of the setting in each bundle card's Performance section and in "
+        f"[{results_rel}/results.md]({results_rel}/results.md) (equal-epoch and equal-CPU comparisons, learning "
+        "curves). **Not the papers' setting** (224 px, ImageNet-pretrained, GPU-days); one seed.",
+        "",
+    ]
+    for task in study.TASKS:
+        trs = task_rows(rows, task)
+        if not trs:
+            continue
+        kind = study.TASKS[task].kind
+        columns = CLASSIFICATION_COLUMNS[:3] if kind == "classification" else SEGMENTATION_COLUMNS
+        lines += [
+            f"{study.TASKS[task].title} ({trs[0]['image_size']} px, {trs[0]['n_train']} training images, "
+            f"{trs[0]['n_test']} test images):",
+            "",
+            "| network | " + " | ".join(study.METRIC_TITLES[c] for c in columns) + " | stopped by | training CPU-min |",
+            "|---|" + "---:|" * (len(columns) + 2),
+        ]
+        for row in trs:
+            cells = [_cell(row.get(f"test_{c}"), c) for c in columns]
+            cpu_min = (_num(row.get("train_cpu_s")) or 0.0) / 60
+            name = study.MODELS[row["model"]][0]
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {_stop(row)} | {cpu_min:.1f} |")
+        lines.append("")
+    return "\n".join(lines).rstrip("\n")
+
+
+def render(name: str, readme: str, block: str) -> str:
+    """``readme`` with its study block (between :data:`BEGIN` and :data:`END`) replaced."""
     start, stop = readme.find(BEGIN), readme.find(END)
     if start < 0 or stop < start:
-        raise SystemExit(f"{card.bundle}/docs/README.md has no {BEGIN} ... {END} block in its Performance section.")
+        raise SystemExit(f"{name} has no {BEGIN} ... {END} block: put one where the study's numbers belong.")
     return readme[: start + len(BEGIN)] + "\n" + block + "\n" + readme[stop:]
 
 
@@ -295,6 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", type=Path, default=REPO_ROOT / "docs" / "results" / "study")
     parser.add_argument("--bundles", type=Path, default=REPO_ROOT / "bundles", help="the bundles folder")
+    parser.add_argument("--readme", type=Path, default=REPO_ROOT / "README.md", help="the repository README")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a card or metadata is stale")
     args = parser.parse_args(argv)
     rows = study.read_rows(args.results / "runs.csv")
@@ -311,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError:
             results_rel = str(args.results.resolve())
         readme = readme_path.read_text()
-        new_readme = render(card, readme, card_block(card, rows, header, results_rel))
+        new_readme = render(str(readme_path), readme, card_block(card, rows, header, results_rel))
         meta = json.loads(meta_path.read_text())
         new_meta = dict(meta)
         new_meta["eval_metrics"] = eval_metrics(card, rows)
@@ -321,13 +353,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 stale.append(path)
                 if not args.check:
                     path.write_text(new)
+    readme_path = args.readme
+    try:
+        results_rel = Path(args.results.resolve()).relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        results_rel = str(args.results.resolve())
+    readme = readme_path.read_text()
+    new_readme = render(str(readme_path), readme, summary_block(rows, header, results_rel))
+    if readme != new_readme:
+        stale.append(readme_path)
+        if not args.check:
+            readme_path.write_text(new_readme)
     if args.check and stale:
         print("out of date with " + str(args.results / "runs.csv") + ":\n  " + "\n  ".join(map(str, stale)))
         print("Run `python scripts/study_cards.py` to rewrite them, and commit the result.")
         return 1
     print(
         ("checked" if args.check else "wrote")
-        + f" {len(CARDS)} cards and metadata files"
+        + f" {len(CARDS)} cards and metadata files and the README"
         + (f" ({len(stale)} changed)" if not args.check else "")
     )
     return 0

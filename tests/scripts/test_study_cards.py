@@ -57,6 +57,7 @@ def _study_folder(tmp_path, rows):
     (results / "results.md").write_text(
         "# Accuracy study\n\n- **date**: 2026-12-07 06:00 UTC\n- **hardware**: a test CPU\n- **software**: torch X\n"
     )
+    shutil.copyfile(REPO_ROOT / "README.md", tmp_path / "README.md")
     bundles = tmp_path / "bundles"
     for name in BUNDLES:
         for part in ("docs/README.md", "configs/metadata.json"):
@@ -81,7 +82,7 @@ def test_cards_are_written_from_runs_csv_and_checked(tmp_path, capsys) -> None:
         {**_row("kvasir_seg", "mfsf2net_seg", mean_dice=0.55, mean_iou=0.4, hd95=80.25, empty_predictions=2)},
     ]
     results, bundles = _study_folder(tmp_path, rows)
-    argv = ["--results", str(results), "--bundles", str(bundles)]
+    argv = ["--results", str(results), "--bundles", str(bundles), "--readme", str(tmp_path / "README.md")]
     assert cards.main([*argv, "--check"]) == 1  # the copies still hold the repository's numbers
     assert cards.main(argv) == 0
     assert cards.main([*argv, "--check"]) == 0  # written: now they agree
@@ -104,11 +105,14 @@ def test_cards_are_written_from_runs_csv_and_checked(tmp_path, capsys) -> None:
         "kvasir_seg_test_hd95_px": 80.25,
         "kvasir_seg_test_empty_predictions": 2.0,
     }
+    summary = (tmp_path / "README.md").read_text()
+    assert "| HiFuse-S (hifuse bundle's network) | 0.432 | 0.300 | 0.800 | early stop, 5 epochs | 2.0 |" in summary
+    assert "| MFSF2NetSeg (segmentation bundle's network) | 0.550 | 0.400 | 80.2 | 2 |" in summary
     medmamba = (bundles / "medmamba" / "docs" / "README.md").read_text()
     assert "Not yet measured" in medmamba  # no run of MedMamba in this study: said, not invented
     assert json.loads((bundles / "medmamba" / "configs" / "metadata.json").read_text())["eval_metrics"] == {}
 
     rows[0]["test_balanced_accuracy"] = 0.5
     results, _ = _study_folder(tmp_path / "again", rows)
-    assert cards.main(["--results", str(results), "--bundles", str(bundles), "--check"]) == 1
+    assert cards.main([*argv[:1], str(results), *argv[2:], "--check"]) == 1
     assert "python scripts/study_cards.py" in capsys.readouterr().out.strip().splitlines()[-1]
