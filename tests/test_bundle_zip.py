@@ -60,7 +60,7 @@ def test_default_zip_goes_to_the_user_folder_not_the_checkout(tmp_path: Path, mo
 def test_default_zip_name_and_bad_input(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("MONAI_FUSION_HOME", str(tmp_path / "home"))
     copy = tmp_path / "cdfinet"
-    shutil.copytree(bundle_dir("cdfinet"), copy)
+    shutil.copytree(bundle_dir("cdfinet"), copy, ignore=shutil.ignore_patterns("models", "eval", "runs"))
     version = json.loads((copy / "configs" / "metadata.json").read_text())["version"]
     assert pack_bundle(copy) == tmp_path / "home" / "dist" / f"cdfinet_v{version}.zip"
     with pytest.raises(FileNotFoundError, match="configs/metadata.json"):
@@ -76,6 +76,7 @@ def _bundle_with_fresh_weights(name: str, folder: Path) -> tuple[Path, torch.nn.
     parser = ConfigParser()
     parser.read_config(str(copy / "configs" / "inference.json"))
     parser.update(TINY_NETWORKS[name])
+    parser["bundle_root"] = str(copy)  # not the repository's bundle, whose models/ may hold a local training record
     torch.manual_seed(0)
     net = parser.get_parsed_content("network_def").eval()
     (copy / "models").mkdir()

@@ -53,7 +53,7 @@ TRAIN_OVERRIDES: dict[str, dict[str, Any]] = {
         "val_batch_size": 1,
         "warmup_epochs": 1,
         "num_overlays": 1,
-    }
+    },
 }
 
 
@@ -83,7 +83,8 @@ def make_tiny_bundle(name: str, dest: Path, weights: bool = True, seed: int = 0)
         the copied bundle folder.
     """
     bundle = dest / name
-    shutil.copytree(REPO_ROOT / "bundles" / name, bundle)
+    # the tracked files only: a local run's models/ (e.g. weights installed by scripts/study.py) must not change a test
+    shutil.copytree(REPO_ROOT / "bundles" / name, bundle, ignore=shutil.ignore_patterns("models", "eval", "runs"))
     configs = bundle / "configs"
     parser = rewrite_config(configs / "inference.json", INFERENCE_OVERRIDES[name])
     if name in TRAIN_OVERRIDES:

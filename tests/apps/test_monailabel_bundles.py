@@ -23,7 +23,8 @@ ALL |= {"mfsf2net": "classification", "mfsf2net_segmentation": "segmentation"}
 
 def _copy(name: str, dest: Path, weights: bool) -> Path:
     bundle = dest / name
-    shutil.copytree(REPO_BUNDLES / name, bundle)
+    # the tracked files only: a local run's models/ (e.g. weights installed by scripts/study.py) must not change a test
+    shutil.copytree(REPO_BUNDLES / name, bundle, ignore=shutil.ignore_patterns("models", "eval", "runs"))
     if weights:
         (bundle / "models").mkdir(exist_ok=True)
         (bundle / "models" / "model.pt").write_bytes(b"")

@@ -38,7 +38,9 @@ TINY = {"spatial_dims": 2, "in_channels": 3, "out_channels": 2, "fuse_channels":
 def _ct_bundle(dest: Path) -> Path:
     """A copy of the segmentation bundle with tiny CT weights and their training record in ``models/ct/``."""
     bundle = dest / "mfsf2net_segmentation"
-    shutil.copytree(REPO_ROOT / "bundles" / "mfsf2net_segmentation", bundle, ignore=shutil.ignore_patterns("models"))
+    shutil.copytree(
+        REPO_ROOT / "bundles" / "mfsf2net_segmentation", bundle, ignore=shutil.ignore_patterns("models", "eval", "runs")
+    )
     models = bundle / "models" / "ct"
     models.mkdir(parents=True)
     torch.manual_seed(0)
