@@ -735,15 +735,30 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def matches_metadata(bundle_dir: Path, class_names: Sequence[str] | None) -> bool:
+    """Whether weights trained on ``class_names`` fit the bundle's ``metadata.json`` (``pred`` channels and their
+    names). ``None`` (segmentation: the record has no class names) compares the channel count only."""
+    meta = json.loads((bundle_dir / "configs" / "metadata.json").read_text())
+    pred = meta["network_data_format"]["outputs"]["pred"]
+    if class_names is None:
+        return True
+    channel_def = pred.get("channel_def") or {}
+    named = [channel_def.get(str(i)) for i in range(len(class_names))]
+    return len(class_names) == pred["num_channels"] and named == list(class_names)
+
+
 def install_weights(
     run_dir: Path, row: dict[str, Any], command: str, bundles_dir: Path | None = None
 ) -> tuple[Path, list[Path]]:
-    """Copy a finished run's ``model.pt`` and ``training_record.json`` into its bundle's ``models/``.
+    """Copy a finished run's ``model.pt`` and ``training_record.json`` into its bundle.
 
-    The record gains a ``study_run`` entry (run, settings, test metrics, the command), so the bundle's inference
-    reads the class names, image size and normalisation the weights were trained with, and a reader of the record
-    sees where they came from. Files already in ``models/`` are renamed ``<name>.replaced-<UTC time><suffix>``,
-    never overwritten.
+    The destination is the bundle's ``models/`` when the run's classes are the ones ``metadata.json`` describes
+    (``models/model.pt`` is what the bundle zip carries and what the model zoo's checks compare with the metadata);
+    otherwise ``models/<task>/``, used with ``--ckpt_dir``, so that the bundle stays consistent (e.g. a HAM10000 run
+    of CDFINet, whose bundle describes 8 Kvasir v1 classes). The record gains a ``study_run`` entry (run, settings,
+    test metrics, the command), so the bundle's inference reads the class names, image size and normalisation the
+    weights were trained with, and a reader of the record sees where they came from. Files already there are renamed
+    ``<name>.replaced-<UTC time><suffix>``, never overwritten.
 
     Returns:
         the destination folder and the renamed files.
@@ -752,7 +767,12 @@ def install_weights(
     weights = source / "model.pt"
     if not weights.is_file():
         raise SystemExit(f"{weights} is missing: run the study command again with --install-weights to retrain it.")
-    dest = (bundles_dir or INSTALL_ROOT) / MODEL_BUNDLES[row["model"]] / "models"
+    record_path = source / "training_record.json"
+    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    bundle_dir = (bundles_dir or INSTALL_ROOT) / MODEL_BUNDLES[row["model"]]
+    dest = bundle_dir / "models"
+    if not matches_metadata(bundle_dir, record.get("class_names")):
+        dest = dest / row["task"]
     dest.mkdir(parents=True, exist_ok=True)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     renamed = []
@@ -763,13 +783,13 @@ def install_weights(
             os.replace(target, backup)
             renamed.append(backup)
     shutil.copyfile(weights, dest / "model.pt")
-    record_path = source / "training_record.json"
-    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
     metrics = CLASSIFICATION_METRICS if TASKS[row["task"]].kind == "classification" else SEGMENTATION_METRICS
 
     def _value(value: Any) -> Any:  # runs.csv gives strings: numbers back as numbers, "" as None
         if value in (None, ""):
             return None
+        if not isinstance(value, str):
+            return value
         for kind in (int, float):
             try:
                 return kind(value)
@@ -915,6 +935,12 @@ def main(argv: Sequence[str] | None = None) -> Path:
                 f"installed {run_name(task.name, model, seed)} (test {metric} {_float(row.get(f'test_{metric}')):.3f})"
                 f" into {dest}: model.pt and training_record.json"
             )
+            if dest.name != "models":
+                print(
+                    f"  its classes are not the ones {dest.parent.parent.name}'s metadata.json describes, so it is not "
+                    "the bundle's models/model.pt (which the bundle zip and the model zoo's checks take); use it with "
+                    f"--ckpt_dir {dest}"
+                )
     return out_dir
 
 

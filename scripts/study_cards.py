@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from monai_fusion.data.dermoscopy import HAM10000_CLASSES
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- study:begin -->", "<!-- study:end -->"
 
@@ -103,6 +105,9 @@ CARDS = (
     ),
 )
 
+# the class names a run of the task is trained on (the datalist builders' order), for weights_folder
+WEIGHTS_CLASSES: dict[str, tuple[str, ...] | None] = {"ham10000": HAM10000_CLASSES, "kvasir_seg": None}
+
 CLASSIFICATION_COLUMNS = ("balanced_accuracy", "macro_f1", "macro_auc", "accuracy")
 SEGMENTATION_COLUMNS = ("mean_dice", "mean_iou", "hd95", "empty_predictions")
 
@@ -164,6 +169,15 @@ def _stop(row: dict[str, Any]) -> str:
     if _num(row.get("stopped_early")) == 1:
         return f"early stop, {int(_num(row['epochs_run']) or 0)} epochs"
     return f"epoch cap ({int(_num(row['epochs_run']) or 0)})"
+
+
+def weights_folder(card: Card, bundles: Path | None = None) -> str:
+    """Where ``--install-weights`` puts the card's run: ``models`` when its classes are the ones the bundle's
+    metadata describes, else ``models/<task>`` (``study.install_weights``)."""
+    classes = WEIGHTS_CLASSES.get(card.weights_task)
+    if study.matches_metadata((bundles or REPO_ROOT / "bundles") / card.bundle, classes):
+        return "models"
+    return f"models/{card.weights_task}"
 
 
 def card_block(card: Card, rows: Sequence[dict[str, Any]], header: dict[str, str], results_rel: str) -> str:
@@ -252,30 +266,43 @@ def card_block(card: Card, rows: Sequence[dict[str, Any]], header: dict[str, str
     if weights:
         row = weights[0]
         metric = "balanced_accuracy" if study.TASKS[row["task"]].kind == "classification" else "mean_dice"
+        folder = weights_folder(card)
+        own = folder == "models"
         lines += [
             f"**The weights this card describes** are the {study.TASKS[row['task']].title} run above (test "
             f"{metric.replace('_', ' ')} {_cell(row.get(f'test_{metric}'), metric)}, the numbers in "
             "`configs/metadata.json` `eval_metrics`). From the repository root, with the data in `../shared/data` "
             "(or `--data-root`), this command trains it (about "
             f"{(_num(row.get('train_cpu_s')) or 0) / 60:.0f} CPU-minutes on the study's machine, outputs in "
-            "`../study_results`) and copies its `model.pt` and `training_record.json` into this bundle's `models/` "
-            "(files already there are renamed, not overwritten); `python scripts/release.py bundle` then packs them:",
+            f"`../study_results`) and copies its `model.pt` and `training_record.json` into this bundle's `{folder}/` "
+            "(files already there are renamed, not overwritten)"
+            + ("; `python scripts/release.py bundle` then packs them into the bundle zip:" if own else ":"),
             "",
             "```",
             f"python scripts/study.py --tasks {row['task']} --models {card.model} --seeds 0 --install-weights",
             "```",
             "",
-            "With those weights in `models/`, this bundle's own evaluation on the study's test split gives the "
-            "numbers above again (the record carries the image size, normalisation and class names; the split is "
+        ]
+        if not own:
+            lines += [
+                f"Its classes ({study.TASKS[row['task']].title}) are not the ones this bundle's `metadata.json` "
+                f"describes, so it goes to `{folder}/` and not to `models/model.pt`, which the bundle zip carries and "
+                "the model zoo's checks compare with the metadata. A `models/model.pt` for this bundle's own "
+                "dataset comes from its own training (`python -m monai.bundle run training --config_file "
+                "configs/train.json`, which fetches the dataset; not run here, the data is not available offline). "
+                f"Inference and evaluation take these weights with `--ckpt_dir bundles/{card.bundle}/{folder}`.",
+                "",
+            ]
+        ckpt = "" if own else f" --ckpt_dir bundles/{card.bundle}/{folder}"
+        lines += [
+            "With those weights installed, this bundle's own evaluation on the study's test split gives the numbers "
+            "above again (the training record carries the image size, normalisation and class names; the split is "
             "the datalist the study wrote):",
             "",
             "```",
-            "python -m monai.bundle run evaluating --config_file \"['bundles/"
-            + card.bundle
-            + "/configs/train.json','bundles/"
-            + card.bundle
-            + "/configs/evaluate.json']\" --datalist ../study_results/datalists/"
-            + f"{row['task']}_split{row['split_seed']}.json",
+            f"python -m monai.bundle run evaluating --config_file \"['bundles/{card.bundle}/configs/train.json',"
+            f"'bundles/{card.bundle}/configs/evaluate.json']\" --datalist ../study_results/datalists/"
+            f"{row['task']}_split{row['split_seed']}.json{ckpt}",
             "```",
             "",
             "The run folder's `commands.sh` holds the two plain `python -m monai.bundle run` commands it ran.",

@@ -141,7 +141,8 @@ COMMANDS: dict[str, str] = {
     },
     **{
         f"python -m monai.bundle run evaluating --config_file \"['bundles/{bundle}/configs/train.json',"
-        f"'bundles/{bundle}/configs/evaluate.json']\" --datalist ../study_results/datalists/{task}_split0.json": (
+        f"'bundles/{bundle}/configs/evaluate.json']\" --datalist ../study_results/datalists/{task}_split0.json"
+        + (f" --ckpt_dir bundles/{bundle}/models/{task}" if bundle in ("cdfinet", "medmamba") else ""): (
             "not run here: needs the card's trained weights in models/ (the --install-weights command above) and the "
             "study's datalist; run by hand after installing them (issue 16's closing note)"
         )

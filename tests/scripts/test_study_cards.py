@@ -116,3 +116,14 @@ def test_cards_are_written_from_runs_csv_and_checked(tmp_path, capsys) -> None:
     results, _ = _study_folder(tmp_path / "again", rows)
     assert cards.main([*argv[:1], str(results), *argv[2:], "--check"]) == 1
     assert "python scripts/study_cards.py" in capsys.readouterr().out.strip().splitlines()[-1]
+
+
+def test_weights_go_to_models_only_where_the_metadata_describes_their_classes() -> None:
+    folders = {card.bundle: cards.weights_folder(card) for card in cards.CARDS}
+    assert folders == {
+        "cdfinet": "models/ham10000",  # the bundle describes the 8 Kvasir v1 classes
+        "hifuse": "models",
+        "medmamba": "models/ham10000",
+        "mfsf2net": "models",
+        "mfsf2net_segmentation": "models",
+    }
