@@ -805,7 +805,8 @@ def install_weights(
         "finished": row.get("finished"),
         **{f"test_{m}": _value(row.get(f"test_{m}")) for m in metrics},
     }
-    (dest / "training_record.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    # 4-space indented like the bundle's own record (the model zoo's JSON style check)
+    (dest / "training_record.json").write_text(json.dumps(record, indent=4, default=str) + "\n")
     return dest, renamed
 
 

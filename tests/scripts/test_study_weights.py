@@ -58,7 +58,9 @@ def test_install_weights_copies_the_run_and_keeps_what_was_there(fake_study, cap
     dest = bundles / "hifuse" / "models"  # the classes the metadata describes: the bundle's own model.pt
     assert calls == [("covid_ct", "hifuse", 0)]
     assert torch.load(dest / "model.pt")["weight"].tolist() == [1.0, 1.0]
-    record = json.loads((dest / "training_record.json").read_text())
+    text = (dest / "training_record.json").read_text()
+    record = json.loads(text)
+    assert text == json.dumps(record, indent=4) + "\n"  # the model zoo's JSON style, as the bundle writes it
     assert record["class_names"] == ["NonCOVID", "COVID"]  # what the bundle's inference reads is kept
     assert record["study_run"]["run"] == "covid_ct_hifuse_seed0" and record["study_run"]["seed"] == 0
     assert record["study_run"]["test_balanced_accuracy"] == 0.625
