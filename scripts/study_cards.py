@@ -276,7 +276,13 @@ def card_block(card: Card, rows: Sequence[dict[str, Any]], header: dict[str, str
             f"{(_num(row.get('train_cpu_s')) or 0) / 60:.0f} CPU-minutes on the study's machine, outputs in "
             f"`../study_results`) and copies its `model.pt` and `training_record.json` into this bundle's `{folder}/` "
             "(files already there are renamed, not overwritten)"
-            + ("; `python scripts/release.py bundle` then packs them into the bundle zip:" if own else ":"),
+            + (
+                "; `python scripts/release.py bundle bundles/" + card.bundle + "` then packs them into the bundle zip "
+                "(for a model-zoo pull request add `--weights-url URL` of the uploaded `model.pt`: the zoo keeps "
+                "files over 1 MiB out of its repository, in `large_files.yml`):"
+                if own
+                else ":"
+            ),
             "",
             "```",
             f"python scripts/study.py --tasks {row['task']} --models {card.model} --seeds 0 --install-weights",
