@@ -180,6 +180,23 @@ def weights_folder(card: Card, bundles: Path | None = None) -> str:
     return f"models/{card.weights_task}"
 
 
+def plateau_note(card: Card, rows: Sequence[dict[str, Any]]) -> str:
+    """Whether early stopping (a plateau) or the epoch cap (the budget) ended this network's run and the others'."""
+    capped = [r for r in rows if _num(r.get("stopped_early")) != 1]
+    mine = next(r for r in rows if r["model"] == card.model)
+    if len(capped) == len(rows):
+        return (
+            "Every run of this task ended at the epoch cap, most with their best epoch near the end: the budget, not "
+            "a plateau, ended them, and longer training would likely raise all of these numbers."
+        )
+    if mine in capped:
+        return (
+            f"This network ended at the epoch cap with its best epoch at {_num(mine.get('best_epoch')) or 0:.0f}: it "
+            "had not plateaued, so its number is at the budget limit, while the runs marked *early stop* had."
+        )
+    return "This network's validation metric plateaued (early stopping ended the run)."
+
+
 def card_block(card: Card, rows: Sequence[dict[str, Any]], header: dict[str, str], results_rel: str) -> str:
     """The generated Markdown between the card's markers."""
     mine = [r for r in rows if r["model"] == card.model and r.get("status") == "ok" and str(r["seed"]) == "0"]
@@ -246,6 +263,7 @@ def card_block(card: Card, rows: Sequence[dict[str, Any]], header: dict[str, str
                 else f"| {name} | " + " | ".join(cells) + f" | — | {_stop(row)} | {cpu_min:.1f} |"
             )
         lines.append("")
+        lines += [plateau_note(card, trs), ""]
         plots.append(f"[{task}]({results_rel}/curves/{study.run_name(task, card.model, 0)}.png)")
         lines += [f"![{study.TASKS[task].title}: validation curves]({results_rel}/curves/{task}_comparison.png)", ""]
     if any(r["task"] == "kvasir_seg" for r in mine):
