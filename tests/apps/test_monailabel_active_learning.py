@@ -55,6 +55,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     masks = [kvasir / "masks" / n for n in names]
     with running_server(root, studies, (MODEL,), root / "bundles") as srv:
         yield {**srv, "bundle": bundle, "masks": masks, "studies": studies}
+    shutil.rmtree(root, ignore_errors=True)  # checkpoints: the suite must not fill the disk
 
 
 def _post_train(server: dict, body: dict):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,6 +74,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     with running_server(root, studies, (MODEL,), root / "bundles") as srv:
         client = FusionLabelClient(srv["url"], tmpdir=str(root / "client"))
         yield {**srv, "bundle": bundle, "images": images, "client": client, "root": root, "answers": {}}
+    shutil.rmtree(root, ignore_errors=True)  # checkpoints: the suite must not fill the disk
 
 
 def _label_file(server: dict, content: object) -> str:

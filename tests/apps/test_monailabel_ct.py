@@ -85,6 +85,7 @@ def ct_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     itk.imwrite(_itk_series(series), str(volume))  # "its NIfTI": what a DICOM-to-NIfTI conversion gives
     with running_server(root, root / "studies", [MODEL], root / "bundles") as server:
         yield {**server, "series": series, "volume": volume, "root": root}
+    shutil.rmtree(root, ignore_errors=True)  # checkpoints: the suite must not fill the disk
 
 
 def test_info_lists_the_ct_model(ct_server: dict) -> None:

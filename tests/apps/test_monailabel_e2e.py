@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -106,6 +107,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         yield {"url": url, "proc": proc, "port": port, "log": log, "root": root}
     finally:
         stop(proc)
+    shutil.rmtree(root, ignore_errors=True)  # checkpoints: the suite must not fill the disk
 
 
 def _infer(server: dict, model: str, image: Path, output: str) -> Any:

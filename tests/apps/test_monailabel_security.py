@@ -87,6 +87,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     headers = {"Authorization": f"Bearer {token}"}
     with running_server(root, studies, (CLASSIFIER, SEGMENTER), root / "bundles", env, headers) as srv:
         yield {**srv, "root": root, "studies": studies, "token": token, "headers": headers, **sources}
+    shutil.rmtree(root, ignore_errors=True)  # checkpoints: the suite must not fill the disk
 
 
 def _outside(server: dict) -> set[str]:

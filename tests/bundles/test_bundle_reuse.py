@@ -84,9 +84,7 @@ def test_quick_trial_uses_part_of_the_data_and_validates_every_n_iterations(tmp_
     torch.manual_seed(0)
     datalist, classes = tiny_datalist(NAME, tmp_path / "data")
     override = workflow_overrides(NAME, tmp_path, datalist, classes)
-    workflow = _run(
-        **{**override, "max_train_items": 2, "max_val_items": 1, "val_every_n_iters": 1, "max_epochs": 3}
-    )
+    workflow = _run(**{**override, "max_train_items": 2, "max_val_items": 1, "val_every_n_iters": 1, "max_epochs": 3})
     trainer = workflow.parser.get_parsed_content("train#trainer")
     assert trainer.state.epoch_length == 1 and trainer.state.iteration == 3  # 2 of 4 images, batch 2
     assert len(workflow.parser.get_parsed_content("validate#dataset")) == 1

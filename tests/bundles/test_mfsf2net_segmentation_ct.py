@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -124,6 +125,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     _run(train)
     yield {"root": root, "ct": ct, "datalist": datalist}
     set_determinism(seed=None)
+    shutil.rmtree(root, ignore_errors=True)  # checkpoints: the suite must not fill the disk
 
 
 def test_train_ct_writes_model_and_record(trained: dict) -> None:

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import sysconfig
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +64,7 @@ def _run(cmd: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedP
 
 
 @pytest.fixture(scope="module")
-def fresh_venv(release_dist: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def fresh_venv(release_dist: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """A fresh venv that sees this environment's dependencies but not monai-fusion, then the wheel installed."""
     root = tmp_path_factory.mktemp("fresh")
     venv = root / "venv"
@@ -92,7 +93,8 @@ def fresh_venv(release_dist: dict, tmp_path_factory: pytest.TempPathFactory) -> 
         work,
     )  # fmt: skip
     after = _run([str(python), "-c", "import monai_fusion, sys; print(monai_fusion.__file__)"], work)
-    return {"python": python, "venv": venv, "work": work, "before": before, "install": install, "after": after}
+    yield {"python": python, "venv": venv, "work": work, "before": before, "install": install, "after": after}
+    shutil.rmtree(root, ignore_errors=True)  # the suite must not fill the disk
 
 
 def test_fresh_venv_sees_only_the_wheel(fresh_venv: dict) -> None:
@@ -120,7 +122,7 @@ def _copy_images(name: str, folder: Path) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def zoo_results(fresh_venv: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def zoo_results(fresh_venv: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """Pack, unpack and check every bundle with the fresh venv (one process); the parsed results JSON."""
     assert fresh_venv["after"].returncode == 0, "the wheel is not installed in the fresh venv"
     root = tmp_path_factory.mktemp("zoo")
@@ -150,7 +152,8 @@ def zoo_results(fresh_venv: dict, tmp_path_factory: pytest.TempPathFactory) -> d
     assert result.returncode == 0 and output.is_file(), result.stdout[-3000:] + result.stderr[-3000:]
     results = json.loads(output.read_text())
     results.update(bundles_dir=bundles, images=images, schema=schema)
-    return results
+    yield results
+    shutil.rmtree(root, ignore_errors=True)  # unpacked bundles and their checkpoints: the suite must not fill the disk
 
 
 def test_checks_ran_from_the_wheel_outside_the_checkout(zoo_results: dict, fresh_venv: dict) -> None:
