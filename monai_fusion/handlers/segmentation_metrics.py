@@ -49,6 +49,8 @@ __all__ = [
 ]
 
 _EMPTY_WARNING = r"the (prediction|ground truth) of class .* is all 0"
+# MONAI 1.5-1.6 call their own deprecated argument inside compute_hausdorff_distance: one warning per image
+_MONAI_INTERNAL_DEPRECATION = r".*always_return_as_numpy.*"
 
 
 def image_diagonal(spatial_shape: Sequence[int], spacing: float | Sequence[float] | None = None) -> float:
@@ -95,6 +97,7 @@ class EmptyAwareHausdorffDistanceMetric(HausdorffDistanceMetric):
         spacing = kwargs.get("spacing")
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=_EMPTY_WARNING)
+            warnings.filterwarnings("ignore", message=_MONAI_INTERNAL_DEPRECATION)
             hd = compute_hausdorff_distance(
                 y_pred=y_pred,
                 y=y,
