@@ -347,9 +347,7 @@ def prepare_datalist(
             result[section] = limit_items(result[section], int(limit), seed=max_items_seed)
     empty = [s for s in sections if not result.get(s)]
     if empty:
-        raise InvalidDatasetError(
-            f"the datalist has no items in {empty}; rebuild it with non-zero fractions for them."
-        )
+        raise InvalidDatasetError(f"the datalist has no items in {empty}; rebuild it with non-zero fractions for them.")
     if validate:
         names = class_names if task == "classification" and not found else None
         validate_datalist(result, sections=tuple(sections), progress=is_main_process(), task=task, class_names=names)
@@ -428,5 +426,3 @@ def latest_checkpoint(ckpt_dir: str, prefix: str = "checkpoint") -> str:
             f"--resume true but no checkpoint {prefix}_*=N.pt in {ckpt_dir}; train once without --resume first."
         )
     return max(found)[1]
-
-

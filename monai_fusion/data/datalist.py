@@ -88,9 +88,7 @@ def infer_datalist_task(datalist: Mapping[str, Any]) -> str:
             label = item.get("label") if isinstance(item, Mapping) else None
             values = label if isinstance(label, list) else [label]
             for value in values:
-                if isinstance(value, str) and (
-                    "/" in value or "\\" in value or value.lower().endswith(_MASK_SUFFIXES)
-                ):
+                if isinstance(value, str) and ("/" in value or "\\" in value or value.lower().endswith(_MASK_SUFFIXES)):
                     return "segmentation"
     return "classification"
 

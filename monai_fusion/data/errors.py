@@ -132,4 +132,3 @@ def exit_on_data_error(func: _F | None = None, *, hint: str | None = BUNDLE_DATA
             return func(*args, **kwargs)
 
     return wrapper
-

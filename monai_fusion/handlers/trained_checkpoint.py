@@ -36,8 +36,8 @@ def _summary(text: str) -> str:
     """A short account of a ``load_state_dict`` error: counts and a few examples instead of hundreds of keys."""
     parts = []
     for label, pattern in (
-        ("missing", r'Missing key\(s\) in state_dict: (.*?)\.(?:\s|$)'),
-        ("unexpected", r'Unexpected key\(s\) in state_dict: (.*?)\.(?:\s|$)'),
+        ("missing", r"Missing key\(s\) in state_dict: (.*?)\.(?:\s|$)"),
+        ("unexpected", r"Unexpected key\(s\) in state_dict: (.*?)\.(?:\s|$)"),
     ):
         found = re.search(pattern, text, flags=re.S)
         if found:
