@@ -57,7 +57,7 @@ def test_install_weights_copies_the_run_and_keeps_what_was_there(fake_study, cap
     study.main([*argv, "--models", "hifuse", "--install-weights"])
     dest = bundles / "hifuse" / "models"  # the classes the metadata describes: the bundle's own model.pt
     assert calls == [("covid_ct", "hifuse", 0)]
-    assert torch.load(dest / "model.pt")["weight"].tolist() == [1.0, 1.0]
+    assert torch.load(dest / "model.pt", weights_only=True)["weight"].tolist() == [1.0, 1.0]
     text = (dest / "training_record.json").read_text()
     record = json.loads(text)
     assert text == json.dumps(record, indent=4) + "\n"  # the model zoo's JSON style, as the bundle writes it
@@ -77,7 +77,7 @@ def test_install_weights_copies_the_run_and_keeps_what_was_there(fake_study, cap
     (out / "runs" / "covid_ct_hifuse_seed0" / "models" / "model.pt").unlink()
     study.main([*argv, "--models", "hifuse", "--install-weights"])
     assert len(calls) == 2 and "its weights were not kept: it runs again" in capsys.readouterr().out
-    assert torch.load(dest / "model.pt")["weight"].tolist() == [2.0, 2.0]
+    assert torch.load(dest / "model.pt", weights_only=True)["weight"].tolist() == [2.0, 2.0]
     assert len(_rows(out / "runs.csv")) == 1  # the rerun replaced its row
 
 
